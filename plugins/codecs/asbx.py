@@ -1,0 +1,3 @@
+"""ASBX binary codec (issue 6).
+
+Placeholder: registers nothing yet (see the issue named above)."""

@@ -1,0 +1,3 @@
+"""Google Cloud Storage on gcsfs (issue 10).
+
+Placeholder: registers nothing yet (see the issue named above)."""

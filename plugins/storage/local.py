@@ -1,0 +1,3 @@
+"""Local directory and file storage (issue 10).
+
+Placeholder: registers nothing yet (see the issue named above)."""

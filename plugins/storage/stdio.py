@@ -1,0 +1,3 @@
+"""Standard input/output storage for single-file backups (issue 10).
+
+Placeholder: registers nothing yet (see the issue named above)."""
