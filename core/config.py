@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import dataclasses
 import datetime as dt
 import types
@@ -95,8 +96,8 @@ class ClusterConfig:
             for host in entry.split(","):
                 parts = host.strip().split(":")
                 if host.strip().startswith("["):  # [v6addr]:port
-                    addr, _, port = host.strip()[1:].partition("]:")
-                    out.append((addr, int(port or 3000)))
+                    addr, _, v6port = host.strip()[1:].partition("]:")
+                    out.append((addr, int(v6port or 3000)))
                     continue
                 try:
                     port = int(parts[-1]) if len(parts) > 1 else 3000
@@ -237,7 +238,7 @@ class PartitionFilter:
         return cls()
 
     @classmethod
-    def range(cls, begin: int, count: int) -> PartitionFilter:
+    def range(cls, begin: int, count: int) -> PartitionFilter:  # noqa: A003 - backup-go's name
         return cls(begin=begin, count=count)
 
     @classmethod
@@ -258,7 +259,7 @@ class PartitionFilter:
     def digest_bytes(self) -> bytes | None:
         return None if self.digest is None else base64.b64decode(self.digest)
 
-    def partitions(self) -> range:
+    def partitions(self) -> builtins.range:
         return range(self.begin, self.begin + self.count)
 
 
@@ -447,7 +448,7 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
         for arg in (a for a in args if a is not type(None)):
             return _coerce(arg, value, path)
     if dataclasses.is_dataclass(hint):
-        if isinstance(value, hint):
+        if isinstance(value, hint):  # type: ignore[arg-type]
             return value
         return from_mapping(hint, value, path=path)  # type: ignore[arg-type]
     if origin is tuple:

@@ -11,7 +11,7 @@ import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import pluggy
 
@@ -25,13 +25,11 @@ from .protocols import (
     EncoderFactory,
     EncoderOptions,
     KeySource,
-    KeySourceFactory,
     KeySourceOptions,
     StorageBackend,
     StorageFactory,
     StorageURL,
     Transform,
-    TransformFactory,
     TransformOptions,
 )
 
@@ -146,15 +144,17 @@ class Runtime:
         for kind, hook_name, make in hooks:
             caller = getattr(self._pm.hook, hook_name)
             for impl in reversed(caller.get_hookimpls()):  # registration order
-                plugin = impl.plugin_name
-                dist, version = self._dists.get(plugin, (None, None))
-
-                def register(
-                    name: str, *args: Any, _p: str = plugin, _k: str = kind, _d: Any = (dist, version), **kw: Any
-                ) -> None:
-                    self._add(replace(make(_k, name, _p, *args, **kw), distribution=_d[0], version=_d[1]))
-
+                register = self._registrar(kind, make, impl.plugin_name)
                 impl.function(**{arg: register for arg in impl.argnames})
+
+    def _registrar(self, kind: str, make: Callable[..., Offer], plugin: str) -> Callable[..., None]:
+        """The ``register`` callable handed to one plugin's hook: tags each offer with its origin."""
+        dist, version = self._dists.get(plugin, (None, None))
+
+        def register(name: str, *args: Any, **kw: Any) -> None:
+            self._add(replace(make(kind, name, plugin, *args, **kw), distribution=dist, version=version))
+
+        return register
 
     @staticmethod
     def _storage_offer(
@@ -189,8 +189,7 @@ class Runtime:
         label = offer.kind.replace("_", " ")
         if offer.name in registry:
             raise PluginError(
-                f"{label} '{offer.name}' is registered by both {_origin(registry[offer.name])} "
-                f"and {_origin(offer)}",
+                f"{label} '{offer.name}' is registered by both {_origin(registry[offer.name])} and {_origin(offer)}",
                 plugin=offer.plugin,
             )
         for scheme in offer.schemes:
@@ -245,26 +244,26 @@ class Runtime:
         """Open the storage for a URL (``s3://bucket/p``, ``/backups/x``, ``-``)."""
         parsed = url if isinstance(url, StorageURL) else StorageURL.parse(url, options)
         offer = self.storage_offer_for(parsed)
-        return _call_factory(offer, parsed)  # type: ignore[no-any-return]
+        return cast(StorageBackend, _call_factory(offer, parsed))
 
     def encoder(self, codec: str, options: EncoderOptions | None = None) -> Encoder:
-        return _call_factory(self.offer("codec", codec), options or EncoderOptions())  # type: ignore[no-any-return]
+        return cast(Encoder, _call_factory(self.offer("codec", codec), options or EncoderOptions()))
 
     def decoder(self, codec: str, options: DecoderOptions | None = None) -> Decoder:
         offer = self.offer("codec", codec)
-        return offer.decoder_factory(options or DecoderOptions())  # type: ignore[no-any-return]
+        return cast(Decoder, offer.decoder_factory(options or DecoderOptions()))
 
     def codec_suffix(self, codec: str) -> str:
         return self.offer("codec", codec).suffix or ""
 
     def transform(self, name: str, options: TransformOptions | None = None) -> Transform:
-        return _call_factory(self.offer("transform", name), options or TransformOptions())  # type: ignore[no-any-return]
+        return cast(Transform, _call_factory(self.offer("transform", name), options or TransformOptions()))
 
     def key_source(self, name: str, options: KeySourceOptions | None = None) -> KeySource:
-        return _call_factory(self.offer("key_source", name), options or KeySourceOptions())  # type: ignore[no-any-return]
+        return cast(KeySource, _call_factory(self.offer("key_source", name), options or KeySourceOptions()))
 
 
-def _call_factory(offer: Offer, arg: object) -> object:
+def _call_factory(offer: Offer, arg: object) -> Any:
     try:
         return offer.factory(arg)
     except ImportError as exc:

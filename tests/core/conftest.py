@@ -44,8 +44,17 @@ def make_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MakeDist:
 def mem2_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The third-party package tests/thirdparty/aerobackup-mem2, pip-installed into a folder."""
     target = tmp_path_factory.mktemp("mem2-site")
-    cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-           "--target", str(target), str(REPO / "tests" / "thirdparty" / "aerobackup-mem2")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--no-deps",
+        "--target",
+        str(target),
+        str(REPO / "tests" / "thirdparty" / "aerobackup-mem2"),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return target

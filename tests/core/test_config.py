@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from aerobackup import (
     BackupConfig,
     ClusterConfig,
@@ -54,21 +53,39 @@ def test_keyword_only_and_frozen() -> None:
         ({"file_limit": -5}, "backup.file_limit", r"must not be negative \(got -5\)"),
         ({"records_per_second": -1}, "backup.records_per_second", "must not be negative"),
         ({"bandwidth": -1}, "backup.bandwidth", "must not be negative"),
-        ({"node_list": ("1.2.3.4:3000",), "partition_filters": (PartitionFilter.id(3),)},
-         "backup.node_list", "cannot be combined with partition_filters"),
-        ({"node_list": ("1.2.3.4:3000",), "after_digest": DIGEST}, "backup.node_list",
-         "cannot be combined with after_digest"),
-        ({"after_digest": DIGEST, "partition_filters": (PartitionFilter.id(3),)}, "backup.after_digest",
-         "cannot be combined with partition_filters"),
+        (
+            {"node_list": ("1.2.3.4:3000",), "partition_filters": (PartitionFilter.id(3),)},
+            "backup.node_list",
+            "cannot be combined with partition_filters",
+        ),
+        (
+            {"node_list": ("1.2.3.4:3000",), "after_digest": DIGEST},
+            "backup.node_list",
+            "cannot be combined with after_digest",
+        ),
+        (
+            {"after_digest": DIGEST, "partition_filters": (PartitionFilter.id(3),)},
+            "backup.after_digest",
+            "cannot be combined with partition_filters",
+        ),
         ({"after_digest": "not base64!"}, "backup.after_digest", "not valid base64"),
         ({"after_digest": "AAAA"}, "backup.after_digest", r"must decode to 20 bytes \(got 3\)"),
         ({"state_file": "s.state", "file_limit": 0}, "backup.state_file", "needs a file_limit"),
-        ({"node_list": ("1.2.3.4:3000",), "state_file": "x.state"}, "backup.state_file",
-         "cannot be used with node_list or parallel_nodes"),
-        ({"continue_from": "x.state", "remove_files": True}, "backup.continue_from",
-         "cannot be combined with remove_files"),
-        ({"modified_after": dt.datetime(2024, 2, 1), "modified_before": dt.datetime(2024, 1, 1)},
-         "backup.modified_before", "must be later than modified_after"),
+        (
+            {"node_list": ("1.2.3.4:3000",), "state_file": "x.state"},
+            "backup.state_file",
+            "cannot be used with node_list or parallel_nodes",
+        ),
+        (
+            {"continue_from": "x.state", "remove_files": True},
+            "backup.continue_from",
+            "cannot be combined with remove_files",
+        ),
+        (
+            {"modified_after": dt.datetime(2024, 2, 1), "modified_before": dt.datetime(2024, 1, 1)},
+            "backup.modified_before",
+            "must be later than modified_after",
+        ),
         ({"executor": "gpu"}, "backup.executor", "must be 'threads' or 'processes'"),
     ],
 )
@@ -153,15 +170,18 @@ def test_partition_filters() -> None:
 
 
 def test_from_mapping_builds_nested_configs() -> None:
-    cfg = from_mapping(BackupConfig, {
-        "namespace": "test",
-        "set-list": "a,b",
-        "parallel-read": "8",
-        "compact": "true",
-        "compression": {"mode": "zstd", "level": 9},
-        "modified-after": "2024-01-31T12:00:00",
-        "partition-filters": [{"begin": 0, "count": 10}],
-    })
+    cfg = from_mapping(
+        BackupConfig,
+        {
+            "namespace": "test",
+            "set-list": "a,b",
+            "parallel-read": "8",
+            "compact": "true",
+            "compression": {"mode": "zstd", "level": 9},
+            "modified-after": "2024-01-31T12:00:00",
+            "partition-filters": [{"begin": 0, "count": 10}],
+        },
+    )
     assert cfg.set_list == ("a", "b") and cfg.parallel_read == 8 and cfg.compact is True
     assert cfg.compression == CompressionPolicy(mode="zstd", level=9)
     assert cfg.modified_after == dt.datetime(2024, 1, 31, 12)

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from aerobackup import PluginError, Runtime, StorageURL, UnknownPluginError, hookimpl
 from aerobackup.runtime import ESSENTIAL
+
 from tests.core.conftest import MakeDist
 
 STORAGE_MODULE = """
@@ -76,8 +76,7 @@ def test_missing_library_names_the_extra() -> None:
     with pytest.raises(PluginError) as info:
         rt.storage("s3://bucket/prefix")
     assert str(info.value) == (
-        "storage 's3' needs the module 'aerobackup_no_such_module': "
-        "install the extra: pip install 'aerobackup[s3]'"
+        "storage 's3' needs the module 'aerobackup_no_such_module': install the extra: pip install 'aerobackup[s3]'"
     )
 
 
@@ -105,14 +104,22 @@ def test_same_name_from_two_distributions_names_both(make_dist: MakeDist) -> Non
 def test_same_scheme_from_two_distributions_names_both(make_dist: MakeDist) -> None:
     make_dist("aerobackup-a", "plug_a", STORAGE_MODULE.format(name="a", scheme="dup"), {"a": "plug_a"})
     make_dist("aerobackup-b", "plug_b", STORAGE_MODULE.format(name="b", scheme="dup"), {"b": "plug_b"})
-    with pytest.raises(PluginError, match=r"URL scheme 'dup://' is registered by both 'aerobackup-.' .* and 'aerobackup-.'"):
+    with pytest.raises(
+        PluginError, match=r"URL scheme 'dup://' is registered by both 'aerobackup-.' .* and 'aerobackup-.'"
+    ):
         Runtime.discover({"AEROBACKUP_PLUGINS": "a,b"})
 
 
 def test_broken_plugin_warns_and_others_keep_working(make_dist: MakeDist) -> None:
-    make_dist("aerobackup-broken", "broken_plugin", "raise RuntimeError('kaboom at import')\n", {"broken": "broken_plugin"})
-    make_dist("aerobackup-fine", "fine_plugin", STORAGE_MODULE.format(name="fine", scheme="fine"), {"fine": "fine_plugin"})
-    with pytest.warns(RuntimeWarning, match=r"aerobackup plugin 'broken' \(broken_plugin\) failed to load: RuntimeError: kaboom"):
+    make_dist(
+        "aerobackup-broken", "broken_plugin", "raise RuntimeError('kaboom at import')\n", {"broken": "broken_plugin"}
+    )
+    make_dist(
+        "aerobackup-fine", "fine_plugin", STORAGE_MODULE.format(name="fine", scheme="fine"), {"fine": "fine_plugin"}
+    )
+    with pytest.warns(
+        RuntimeWarning, match=r"aerobackup plugin 'broken' \(broken_plugin\) failed to load: RuntimeError: kaboom"
+    ):
         rt = Runtime.discover({"AEROBACKUP_PLUGINS": "broken,fine"})
     assert [f.entry_point for f in rt.failures] == ["broken"]
     assert rt.failures[0].distribution == "aerobackup-broken"
@@ -155,10 +162,16 @@ def test_third_party_package_is_found_and_used(mem2_site: Path, monkeypatch: pyt
 
 def test_cli_lists_third_party_plugin(mem2_site: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(mem2_site)}
-    done = subprocess.run([sys.executable, "-m", "aerobackup.cli", "plugins", "--json"], capture_output=True,
-                          text=True, env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "aerobackup.cli", "plugins", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
     mem2 = [r for r in rows if r["name"] == "mem2"]
-    assert mem2 == [{"kind": "storage", "name": "mem2", "distribution": "aerobackup-mem2", "version": "0.3.1",
-                     "plugin": "mem2"}]
+    assert mem2 == [
+        {"kind": "storage", "name": "mem2", "distribution": "aerobackup-mem2", "version": "0.3.1", "plugin": "mem2"}
+    ]
