@@ -78,6 +78,11 @@ class StorageInfo:
     max_connections: int = 16
     atomic_replace: bool = True
     single_stream: bool = False  # stdio: one file only, no listing
+    # Multipart stores (S3: 10,000 parts): the part size in use and the most parts one object
+    # may have, so the core can refuse a file limit that cannot fit before writing anything.
+    part_size: int | None = None
+    max_parts: int | None = None
+    max_object_size: int | None = None
 
 
 @runtime_checkable
