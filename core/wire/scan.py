@@ -1,0 +1,198 @@
+"""Partition scans over our own connections (wire-protocol.md §6), with exact resume.
+
+Each round sends one partition query per owning node (partitions from their start in
+PID_ARRAY, resumed ones in DIGEST_ARRAY), streams the reply protos and yields one RecordBatch
+per proto. A partition is complete when its node's stream ends with LAST result 0 and no
+unavailable marker named it (a real server sends markers only for unavailable partitions).
+Unavailable partitions, broken connections and transient results are retried in the next
+round, after a map refresh, from the digest of the last record received, so every record
+is yielded exactly once (the server returns only digests strictly below the resume digest).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..datapath import PartitionsDone, ScanItem, ScanRequest
+from ..errors import ClusterError
+from ..model import RecordBatch
+from .connection import ConnectionPool, WireConnectionError
+from .expressions import scan_filter
+from .messages import scan_request
+from .parse import ParseState, parse_records
+from .protocol import MsgType, Result
+
+__all__ = ["NodeHandle", "Router", "ScanStats", "run_scan"]
+
+#: Scan results worth another round (§4.4 transient codes for scans).
+_RETRY_SCAN = frozenset({Result.TIMEOUT, Result.UNAVAILABLE, Result.KEY_BUSY, Result.DEVICE_OVERLOAD,
+                         Result.CLUSTER_KEY_MISMATCH, Result.QUERY_ABORT})
+
+
+class NodeHandle(Protocol):
+    name: str
+    pool: ConnectionPool
+
+
+class Router(Protocol):
+    """What a scan needs from the cluster view."""
+
+    def owner_node(self, namespace: str, partition: int) -> NodeHandle | None: ...
+
+    def refresh(self) -> None: ...
+
+
+@dataclass(slots=True)
+class ScanStats:
+    """Counters of one scan (for logs and tests)."""
+
+    records: int = 0
+    rounds: int = 0
+    retried_partitions: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def run_scan(router: Router, req: ScanRequest, stats: ScanStats | None = None) -> Iterator[ScanItem]:
+    """Yield RecordBatch items and PartitionsDone markers for ``req`` (see module docstring)."""
+    if stats is None:
+        stats = ScanStats()
+    # partition -> resume digest (None: from the start). Updated as records arrive.
+    pending: dict[int, bytes | None] = {c.partition: c.after_digest for c in req.partitions}
+    set_name = req.set_names[0] if len(req.set_names) == 1 else None
+    expression = scan_filter(
+        user=req.filter_expression,
+        set_names=req.set_names,
+        modified_after_ns=req.modified_after_ns,
+        modified_before_ns=req.modified_before_ns,
+        no_ttl_only=req.no_ttl_only,
+    )
+    deadline = time.monotonic() + req.total_timeout_ms / 1000 if req.total_timeout_ms else None
+    base = stats.records
+    attempt = 0
+    while pending:
+        stats.rounds += 1
+        groups: dict[str, tuple[NodeHandle, list[int]]] = {}
+        unowned = 0
+        for p in sorted(pending):
+            node = router.owner_node(req.namespace, p)
+            if node is None:
+                unowned += 1
+            elif req.node is not None and node.name != req.node:
+                del pending[p]  # another node's partition: not this node-list scan's business
+            else:
+                groups.setdefault(node.name, (node, []))[1].append(p)
+        failed = unowned > 0
+        if unowned:
+            stats.errors.append(f"{unowned} partitions of {req.namespace!r} have no owner in the map")
+        for node, pids in groups.values():
+            budget = req.max_records - (stats.records - base) if req.max_records else 0
+            outcome = yield from _scan_node(node, req, pids, pending, set_name, expression, budget,
+                                            deadline, stats)
+            if req.max_records and stats.records - base >= req.max_records:
+                return
+            if outcome < 0:
+                failed = True
+        if not pending:
+            return
+        if not failed:  # nothing retryable happened yet partitions remain: cannot progress
+            raise ClusterError(f"scan of {req.namespace!r} left partitions {sorted(pending)[:8]} unserved")
+        attempt += 1
+        stats.retried_partitions += len(pending)
+        if attempt > req.max_retries:
+            why = f": {stats.errors[-1]}" if stats.errors else ""
+            raise ClusterError(
+                f"scan of {req.namespace!r} gave up after {req.max_retries} retries with "
+                f"{len(pending)} partitions unfinished{why}"
+            )
+        if deadline is not None and time.monotonic() >= deadline:
+            raise ClusterError(f"scan of {req.namespace!r} exceeded its total timeout of {req.total_timeout_ms} ms",
+                               code=Result.TIMEOUT)
+        if req.sleep_between_retries_ms:
+            time.sleep(req.sleep_between_retries_ms / 1000)
+        try:
+            router.refresh()
+        except ClusterError as exc:
+            stats.errors.append(str(exc))
+
+
+def _scan_node(
+    node: NodeHandle,
+    req: ScanRequest,
+    pids: list[int],
+    pending: dict[int, bytes | None],
+    set_name: str | None,
+    expression: bytes | None,
+    budget: int,
+    deadline: float | None,
+    stats: ScanStats,
+) -> Generator[ScanItem, None, int]:
+    """Scan ``pids`` on one node. Returns records received, or -1 when the node must be retried.
+
+    A generator used with ``yield from``; its return value is the outcome.
+    """
+    fresh = [p for p in pids if pending[p] is None]
+    resume = [d for p in pids if (d := pending[p]) is not None]
+    message = scan_request(
+        req.namespace, fresh, resume, set_name=set_name, bin_names=req.bin_names, no_bins=req.no_bins,
+        max_records=budget, records_per_second=req.records_per_second, filter_expression=expression,
+        socket_timeout_ms=req.socket_timeout_ms, total_timeout_ms=req.total_timeout_ms,
+    )
+    timeout = req.socket_timeout_ms / 1000 if req.socket_timeout_ms else None
+    state = ParseState()
+    received = 0
+    done = False
+    try:
+        conn = node.pool.get(timeout)
+    except WireConnectionError as exc:
+        stats.errors.append(str(exc))
+        return -1
+    try:
+        conn.send(message)
+        namespace = req.namespace
+        while not state.last:
+            msg_type, buf, start = conn.read_proto()
+            if msg_type != MsgType.AS_MSG:
+                raise WireConnectionError(f"{conn.address}: unexpected proto type {msg_type} in a scan reply")
+            batch = RecordBatch(namespace, buf)
+            try:
+                n = parse_records(buf, start, len(buf), batch, state)
+            except (ValueError, IndexError) as exc:
+                raise WireConnectionError(f"{conn.address}: malformed scan reply: {exc}") from None
+            if n:
+                for d in batch.digests:  # resume point of each partition: its last record
+                    pending[(d[0] | (d[1] << 8)) & 4095] = d
+                received += n
+                stats.records += n
+                yield batch
+            if deadline is not None and time.monotonic() >= deadline and not state.last:
+                raise WireConnectionError(f"{conn.address}: scan exceeded its total timeout")
+        done = True
+    except WireConnectionError as exc:
+        stats.errors.append(str(exc))
+        return -1
+    finally:
+        if done:
+            node.pool.put(conn)
+        else:  # broken, timed out, or the consumer stopped early: the stream is unusable
+            conn.close()
+    if state.result:
+        message_text = f"{node.name}: scan of {req.namespace!r} failed with result {state.result}"
+        if state.result in _RETRY_SCAN:
+            stats.errors.append(message_text)
+            return -1
+        raise ClusterError(message_text, code=state.result)
+    if budget and received >= budget:
+        return received  # stopped by the record limit: no partition is known complete
+    unavailable = set(state.unavailable)
+    finished = tuple(p for p in pids if p not in unavailable)
+    for p in finished:
+        del pending[p]
+    if finished:
+        yield PartitionsDone(finished)
+    if unavailable:
+        stats.errors.append(f"{node.name}: {len(unavailable)} partitions unavailable")
+        return -1
+    return received
