@@ -88,6 +88,7 @@ class _AesWriter(io.BufferedIOBase):
         header = _ecb(key).encryptor()
         sink.write(header.update(iv) + header.finalize())
         self._enc = _cipher(key, _plus_one(iv)).encryptor()
+        self._done = False
 
     def writable(self) -> bool:
         return True
@@ -99,7 +100,7 @@ class _AesWriter(io.BufferedIOBase):
         return len(data)
 
     def flush(self) -> None:
-        if not self.closed:
+        if not self._done:
             self._sink.flush()
 
     def close(self) -> None:
@@ -110,6 +111,7 @@ class _AesWriter(io.BufferedIOBase):
             if tail:
                 self._sink.write(tail)
         finally:
+            self._done = True
             try:
                 self._sink.close()
             finally:

@@ -1,0 +1,135 @@
+"""The transform chain: write order, read order, and the head check that names the file and the
+likely cause instead of letting garbage reach the decoder."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+import zstandard
+from aerobackup import Runtime, TransformOptions
+from aerobackup.errors import DecryptionError, FormatError
+from aerobackup.plugins.transforms import aes, zstd
+from aerobackup.protocols import Transform
+from aerobackup.transforms_chain import is_backup_head, open_backup_reader, open_backup_writer, order_transforms
+
+from ._helpers import Closing, masked_lines
+from .test_aes import independent_decrypt
+
+OTHER_KEY = bytes(range(16))
+
+
+@pytest.fixture(scope="module")
+def rt() -> Runtime:
+    return Runtime.from_plugins([zstd, aes])
+
+
+@pytest.fixture(scope="module")
+def chains(rt: Runtime, corpus_key) -> dict[str, list[Transform]]:  # type: ignore[no-untyped-def]
+    z = rt.transform("zstd", TransformOptions(level=3))
+    a128 = rt.transform("aes128", TransformOptions(key=corpus_key("aes128")))
+    a256 = rt.transform("aes256", TransformOptions(key=corpus_key("aes256")))
+    wrong = rt.transform("aes128", TransformOptions(key=OTHER_KEY))
+    return {"none": [], "zstd": [z], "aes128": [a128], "aes256": [a256], "zstd_aes128": [z, a128],
+            "wrong": [wrong], "zstd_wrong": [z, wrong]}
+
+
+def read(path: Path, chain: list[Transform]) -> bytes:
+    with open_backup_reader(open(path, "rb"), chain, f"{path.parent.name}/{path.name}") as r:
+        return r.read()
+
+
+@pytest.mark.parametrize("folder", ["plain", "zstd", "aes128", "aes256", "zstd_aes128"])
+def test_every_real_file_decodes(folder: str, corpus, chains) -> None:  # type: ignore[no-untyped-def]
+    chain = chains["none" if folder == "plain" else folder]
+    out = read(corpus / folder / "test_00000.asb", chain)
+    plain = (corpus / "plain" / "test_00000.asb").read_bytes()
+    assert out[:12] == b"Version 3.1\n"
+    assert masked_lines(out) == masked_lines(plain)
+
+
+# (file, transforms given, error class, message pattern)
+MISMATCHES = [
+    ("plain", "aes128", DecryptionError, r"wrong key or not an encrypted backup \(file plain/test_00000\.asb\); "
+                                         r"it looks like a plain backup"),
+    ("plain", "zstd", FormatError, r"plain/test_00000\.asb: not zstd-compressed \(it is a plain backup\)"),
+    ("plain", "zstd_aes128", DecryptionError, r"wrong key or not an encrypted backup \(file plain/"),
+    ("zstd", "none", FormatError, r"zstd/test_00000\.asb: is zstd-compressed: read it with compression zstd"),
+    ("zstd", "aes128", DecryptionError, r"wrong key or not an encrypted backup \(file zstd/test_00000\.asb\); "
+                                        r"it looks like a zstd-compressed file"),
+    ("zstd", "zstd_aes128", DecryptionError, r"wrong key or not an encrypted backup \(file zstd/"),
+    ("aes128", "none", DecryptionError, r"aes128/test_00000\.asb: not a backup file in plain text: it may be "
+                                        r"encrypted"),
+    ("aes128", "zstd", DecryptionError, r"aes128/test_00000\.asb: not zstd-compressed and not a plain backup"),
+    ("aes128", "wrong", DecryptionError, r"^wrong key or not an encrypted backup \(file aes128/test_00000\.asb\)$"),
+    ("aes128", "aes256", DecryptionError, r"^wrong key or not an encrypted backup \(file aes128/"),
+    ("aes256", "aes128", DecryptionError, r"^wrong key or not an encrypted backup \(file aes256/"),
+    ("zstd_aes128", "aes128", FormatError, r"zstd_aes128/test_00000\.asb: is zstd-compressed"),
+    ("zstd_aes128", "zstd_wrong", DecryptionError, r"^wrong key or not an encrypted backup \(file zstd_aes128/"),
+    ("zstd_aes128", "zstd", DecryptionError, r"not zstd-compressed and not a plain backup"),
+]
+
+
+@pytest.mark.parametrize(("folder", "chain", "error", "pattern"), MISMATCHES)
+def test_mismatch_is_named(folder: str, chain: str, error: type, pattern: str, corpus, chains) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(error, match=pattern):
+        read(corpus / folder / "test_00000.asb", chains[chain])
+
+
+def test_key_never_in_errors(corpus, chains, corpus_key) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(DecryptionError) as info:
+        read(corpus / "plain" / "test_00000.asb", chains["aes128"])
+    assert corpus_key("aes128").hex() not in str(info.value)
+
+
+@pytest.mark.parametrize("names", [["zstd"], ["aes128"], ["aes256"], ["zstd", "aes256"], ["aes256", "zstd"]])
+def test_round_trip_and_independent_read(names: list[str], rt: Runtime) -> None:
+    key = {"aes128": bytes(16), "aes256": bytes(range(32))}
+    transforms = [rt.transform(n, TransformOptions(key=key.get(n))) for n in names]
+    text = b"Version 3.1\n# namespace test\n" + b"- S bin 5 hello\n" * 20_000
+    sink = Closing()
+    with open_backup_writer(sink, transforms) as w:
+        for i in range(0, len(text), 4096):
+            w.write(text[i:i + 4096])
+    data = sink.getvalue()
+    assert sink.closed_flag
+    # independent path: AES by hand, then the one-shot zstd decompressor
+    enc = [n for n in names if n.startswith("aes")]
+    if enc:
+        data = independent_decrypt(key[enc[0]], data)
+    if "zstd" in names:
+        data = zstandard.ZstdDecompressor().decompress(data, max_output_size=len(text))
+    assert data == text
+    with open_backup_reader(io.BytesIO(sink.getvalue()), transforms, "rt.asb") as r:
+        assert b"".join(iter(lambda: r.read(1000), b"")) == text
+
+
+def test_order_is_compression_then_encryption(rt: Runtime) -> None:
+    z = rt.transform("zstd")
+    a = rt.transform("aes128", TransformOptions(key=bytes(16)))
+    assert [t.name for t in order_transforms([a, z])] == ["zstd", "aes128"]
+
+
+def test_truncated_encrypted_file_names_the_file(chains) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(FormatError, match=r"^cut\.asb: too short for an aes128 backup: only 7 bytes"):
+        open_backup_reader(io.BytesIO(b"1234567"), chains["aes128"], "cut.asb")
+
+
+def test_truncated_compressed_encrypted_file(corpus, chains) -> None:  # type: ignore[no-untyped-def]
+    data = (corpus / "zstd_aes128" / "test_00000.asb").read_bytes()[:-20]
+    with pytest.raises(FormatError, match=r"^cut\.asb: zstd: truncated file"):  # one block: found at open
+        open_backup_reader(io.BytesIO(data), chains["zstd_aes128"], "cut.asb").read()
+
+
+def test_asbx_head_is_accepted() -> None:
+    head = b"\x01" + (7).to_bytes(8, "big") + bytes(4) + b"test".ljust(31, b"\0")
+    assert is_backup_head(head[:16]) and is_backup_head(b"Vers") and not is_backup_head(b"\x02" + bytes(15))
+    r = open_backup_reader(io.BytesIO(head), [], "x.asbx")
+    assert r.read() == head
+
+
+def test_reader_gives_back_the_head_in_pieces() -> None:
+    text = b"Version 3.1\n# namespace test\n"
+    r = open_backup_reader(io.BytesIO(text), [], "p.asb")
+    assert r.read(3) + r.read(20) + r.read1(100) + r.read() == text
