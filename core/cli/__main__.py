@@ -1,5 +1,10 @@
 """``python -m aerobackup.cli``: the same as the ``aerobackup`` command."""
 
-from . import console_main
+from __future__ import annotations
 
-console_main()
+import sys
+
+from . import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,10 @@
+"""``python -m aerobackup``: the same as the ``aerobackup`` command."""
+
+from __future__ import annotations
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
