@@ -54,9 +54,21 @@ from .protocols import (
     TransformOptions,
 )
 from .runtime import Runtime
+from .client import BackupJob, Client, RestoreJob
+from .estimate import BackupEstimate
+from .jobs import BackupStats, Job, RestoreStats
+from .validate import validate
 
 __all__ = [
     "UDF",
+    "BackupEstimate",
+    "BackupJob",
+    "BackupStats",
+    "Client",
+    "Job",
+    "RestoreJob",
+    "RestoreStats",
+    "validate",
     "AerobackupError",
     "BackupConfig",
     "BackupNotFoundError",

@@ -1,0 +1,722 @@
+"""The backup pipeline: cluster -> partition tasks -> encoder -> transforms -> storage.
+
+``start_backup`` checks the destination, reads metadata, plans partition-range tasks (or node
+tasks) and runs them on an executor; each task scans its partitions, encodes each RecordBatch
+and writes its own files (``<prefix or namespace>_<NNNNN><suffix>`` numbered from one
+counter, as C asbackup names them), rotating at the file-size limit. The first task's first
+file carries ``# first-file``, the sindexes and the UDFs. In single-file mode every task writes
+into one shared file. A file appears under its final name only when complete (the storage's
+atomic ``open_write``); with a state file, progress is recorded around each publish (see
+``aerobackup.state``) so ``continue_from`` finishes the backup with every record exactly once.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import multiprocessing
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, BinaryIO, cast
+
+from .config import BackupConfig, ClusterConfig
+from .datapath import PartitionCursor, PartitionsDone, RecordSource, ScanRequest
+from .errors import AerobackupError, ConfigError, JobCancelled, StorageError
+from .jobs import BackupStats, Counters, JobControl
+from .model import UDF, RecordBatch, SIndex
+from .protocols import Encoder, EncoderOptions, StorageBackend, Transform
+from .ratelimit import Throttle
+from .runtime import Runtime
+from .state import DONE, BackupState, StateStore, load_state
+from .tasks import BackupTask, build_transforms, plan_partitions, run_tasks, split_ranges, wrap_writer
+
+__all__ = ["BackupCoordinator", "file_name", "make_backup_runner", "slice_batch"]
+
+log = logging.getLogger("aerobackup.backup")
+
+
+def file_name(prefix: str, number: int, suffix: str) -> str:
+    """C asbackup's naming: ``<prefix>_%05d<suffix>`` (more digits past 99999)."""
+    return f"{prefix}_{number:05d}{suffix}"
+
+
+def slice_batch(batch: RecordBatch, lo: int, hi: int) -> RecordBatch:
+    """Records ``lo..hi-1`` of a batch, sharing its buffer (no particle bytes are copied)."""
+    if lo == 0 and hi >= len(batch):
+        return batch
+    b0, b1 = batch.bin_index[lo], batch.bin_index[hi]
+    return RecordBatch(
+        batch.namespace,
+        batch.buffer,
+        batch.sets[lo:hi],
+        batch.digests[lo:hi],
+        batch.keys[lo:hi],
+        batch.generations[lo:hi],
+        batch.void_times[lo:hi],
+        [x - b0 for x in batch.bin_index[lo : hi + 1]],
+        batch.bin_names[b0:b1],
+        batch.bin_types[b0:b1],
+        batch.bin_starts[b0:b1],
+        batch.bin_ends[b0:b1],
+    )
+
+
+# --- writing one file -------------------------------------------------------------------------
+
+
+class _CountingSink(io.RawIOBase):
+    """Counts the bytes that reach the storage; closing it does not close the storage stream
+    (the storage publishes on leaving its ``with`` block)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        super().__init__()
+        self.raw = raw
+        self.count = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        n = len(data)
+        self.raw.write(data)
+        self.count += n
+        return n
+
+    def flush(self) -> None:
+        if not self.closed:
+            self.raw.flush()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.raw.flush()
+        super().close()
+
+
+class OpenFile:
+    """One backup file being written through the transforms into the storage."""
+
+    def __init__(self, storage: StorageBackend, name: str, transforms: Sequence[Transform]) -> None:
+        self.name = name
+        self._cm = storage.open_write(name)
+        raw = self._cm.__enter__()
+        self._sink = _CountingSink(raw)
+        self._out = wrap_writer(cast(BinaryIO, self._sink), transforms)
+        self.raw_bytes = 0
+        self.records = 0
+        self.lock = threading.Lock()
+
+    @property
+    def stored(self) -> int:
+        return self._sink.count
+
+    def write(self, data: bytes) -> None:
+        self._out.write(data)
+        self.raw_bytes += len(data)
+
+    def finish(self) -> None:
+        """Flush the transforms' framing (the file is not yet published)."""
+        self._out.close()
+        if not self._sink.closed:
+            self._sink.close()
+
+    def publish(self) -> None:
+        self._cm.__exit__(None, None, None)
+
+    def abort(self, exc: BaseException | None = None) -> None:
+        err = exc if exc is not None else JobCancelled("aborted")
+        try:
+            self._cm.__exit__(type(err), err, err.__traceback__)
+        except BaseException:  # the abort itself failed: nothing more we can do here
+            log.debug("abort of %s failed", self.name, exc_info=True)
+
+
+# --- the coordinator: everything tasks share ---------------------------------------------------
+
+
+class BackupCoordinator:
+    """Shared by the tasks of one backup: file numbers, state, stats, limits, metadata."""
+
+    def __init__(
+        self,
+        *,
+        config: BackupConfig,
+        prefix: str,
+        suffix: str,
+        store: StateStore,
+        sindexes: list[SIndex],
+        udfs: list[UDF],
+        throttle_rps: int,
+        throttle_bw: int,
+    ) -> None:
+        self.config = config
+        self.prefix = prefix
+        self.suffix = suffix
+        self.store = store
+        self.sindexes_list = sindexes
+        self.udfs_list = udfs
+        self.counters = Counters(BackupStats)
+        self.cancel_event = threading.Event()
+        self.throttle_ = Throttle(throttle_rps, throttle_bw, self.cancel_event)
+        self._lock = threading.Lock()
+        self._budget = config.max_records if config.max_records > 0 else -1
+        self._done: set[int] = set()
+        self.published: list[str] = []
+        self.single: OpenFile | None = None
+
+    # -- called by tasks (also through a manager proxy) --
+    def next_name(self) -> str:
+        return file_name(self.prefix, self.store.next_file_number(), self.suffix)
+
+    def metadata(self) -> tuple[list[SIndex], list[UDF]]:
+        return self.sindexes_list, self.udfs_list
+
+    def prepare(self, name: str, progress: Mapping[int, str], first: bool) -> None:
+        self.store.prepare(name, progress, first)
+
+    def confirm(self, name: str, progress: Mapping[int, str]) -> None:
+        self.store.confirm(name)
+        with self._lock:
+            self.published.append(name)
+        self.counters.file_written(name)
+        self._mark(progress)
+
+    def abandon(self, name: str) -> None:
+        self.store.abandon(name)
+
+    def progress_only(self, progress: Mapping[int, str]) -> None:
+        self.store.progress_only(progress)
+        self._mark(progress)
+
+    def _mark(self, progress: Mapping[int, str]) -> None:
+        done = [p for p, v in progress.items() if v == DONE]
+        if done:
+            with self._lock:
+                self._done.update(done)
+                n = len(self._done)
+            self.counters.set(partitions_done=n)
+
+    def add(self, deltas: Mapping[str, int]) -> bool:
+        """Add to the stats; returns True when the job is cancelled."""
+        self.counters.add_many(deltas)
+        return self.cancel_event.is_set()
+
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    def take(self, n: int) -> int:
+        """How many of ``n`` records may still be written under max_records."""
+        if self._budget < 0:
+            return n
+        with self._lock:
+            allowed = min(n, self._budget)
+            self._budget -= allowed
+            return allowed
+
+    def throttle(self, records: int, nbytes: int) -> None:
+        self.throttle_.acquire(records, nbytes)
+
+    def write_single(self, data: bytes, records: int) -> None:
+        assert self.single is not None
+        with self.single.lock:
+            self.single.write(data)
+            self.single.records += records
+        self.counters.add(bytes_raw=len(data))
+
+
+# --- the task ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class TaskEnv:
+    """What a task needs to run: built once per job (threads) or per worker process."""
+
+    source: Any  # a RecordSource, or a ClusterConfig to connect from a worker process
+    storage: StorageBackend
+    encoder: Encoder
+    transforms: list[Transform]
+
+    def connect(self) -> tuple[RecordSource, bool]:
+        if isinstance(self.source, ClusterConfig):
+            from .cluster import Cluster  # noqa: PLC0415 - only worker processes connect here
+
+            return cast(RecordSource, Cluster(self.source)), True
+        return cast(RecordSource, self.source), False
+
+
+def scan_request(config: BackupConfig, cursors: tuple[PartitionCursor, ...], node: str | None) -> ScanRequest:
+    def ns(d: Any) -> int | None:
+        return None if d is None else int(d.timestamp() * 1_000_000_000)
+
+    return ScanRequest(
+        namespace=config.namespace,
+        partitions=cursors,
+        set_names=config.set_list,
+        bin_names=config.bin_list,
+        no_bins=config.no_bins,
+        filter_expression=None if config.filter_expression is None else base64.b64decode(config.filter_expression),
+        modified_after_ns=ns(config.modified_after),
+        modified_before_ns=ns(config.modified_before),
+        no_ttl_only=config.no_ttl_only,
+        node=node,
+        socket_timeout_ms=config.socket_timeout_ms,
+        total_timeout_ms=config.total_timeout_ms,
+        max_retries=config.max_retries,
+        sleep_between_retries_ms=config.sleep_between_retries_ms,
+    )
+
+
+def run_backup_task(task: BackupTask, coord: BackupCoordinator, env: TaskEnv) -> int:
+    """Scan the task's partitions and write its files. Returns the records written."""
+    source, owned = env.connect()
+    try:
+        return _TaskRun(task, coord, env, source).run()
+    finally:
+        if owned:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+
+class _TaskRun:
+    def __init__(self, task: BackupTask, coord: BackupCoordinator, env: TaskEnv, source: RecordSource) -> None:
+        self.task = task
+        self.coord = coord
+        self.env = env
+        self.source = source
+        self.config: BackupConfig = coord.config
+        self.single = self.config.output_file is not None
+        self.track = bool(self.config.state_file) or self.config.continue_from is not None
+        self.limit = 0 if self.single else self.config.file_limit
+        self.file: OpenFile | None = None
+        self.progress: dict[int, str] = {}  # progress inside the open file
+        self.loose: dict[int, str] = {}  # progress with no open file (safe to commit)
+        self.first_pending = task.first
+        self._is_first = False
+        self.written = 0
+
+    def run(self) -> int:
+        try:
+            if self.first_pending and not self.single:
+                self._open()
+            if self.task.cursors:
+                self._scan()
+            else:
+                self._flush_stats()
+            if self.file is not None:
+                self._close()
+            elif self.loose:
+                self.coord.progress_only(self.loose)
+                self.loose = {}
+        except BaseException as exc:
+            if self.file is not None:
+                self.file.abort(exc)
+                self.file = None
+            raise
+        return self.written
+
+    # -- files --
+    def _open(self) -> None:
+        name = self.coord.next_name()
+        f = OpenFile(self.env.storage, name, self.env.transforms)
+        self.file = f
+        first = self.first_pending
+        f.write(self.env.encoder.header(self.config.namespace, first))
+        if first:
+            sindexes, udfs = self.coord.metadata()
+            f.write(self.env.encoder.metadata(sindexes, udfs))
+            self.first_pending = False
+        self._is_first = first
+        self.progress = dict(self.loose)
+        self.loose = {}
+
+    def _close(self) -> None:
+        f = self.file
+        assert f is not None
+        self.file = None
+        f.finish()
+        self.coord.prepare(f.name, self.progress, self._is_first)
+        try:
+            f.publish()
+        except BaseException:
+            self.coord.abandon(f.name)
+            raise
+        self._flush_stats(bytes_written=f.stored)
+        self.coord.confirm(f.name, self.progress)
+        self.progress = {}
+
+    # -- scanning --
+    def _scan(self) -> None:
+        task, coord, enc = self.task, self.coord, self.env.encoder
+        request = scan_request(self.config, task.cursors, task.node)
+        throttle = self.config.records_per_second > 0 or self.config.bandwidth > 0
+        capped = self.config.max_records > 0
+        self._pending_stats: dict[str, int] = {"records_read": 0, "records_written": 0, "bytes_raw": 0,
+                                               "records_skipped": 0}
+        stopped = False
+        for item in self.source.scan(request):
+            if isinstance(item, PartitionsDone):
+                target = self.progress if self.file is not None else self.loose
+                for pid in item.partitions:
+                    target[pid] = DONE
+                if self.file is None and self.loose and self.track:
+                    coord.progress_only(self.loose)
+                    self.loose = {}
+                continue
+            n = len(item)
+            if n == 0:
+                continue
+            self._pending_stats["records_read"] += n
+            if capped:
+                allowed = coord.take(n)
+                if allowed < n:
+                    self._pending_stats["records_skipped"] += n - allowed
+                    item = slice_batch(item, 0, allowed)
+                    stopped = True
+                    n = allowed
+            if n:
+                data = enc.encode(item)
+                if throttle:
+                    coord.throttle(n, len(data))
+                self._write(item, data)
+            if self._flush_stats():
+                raise JobCancelled("backup cancelled")
+            if stopped:
+                break
+        if not stopped:
+            target = self.progress if self.file is not None else self.loose
+            for c in task.cursors:
+                if task.node is None:
+                    target[c.partition] = DONE
+
+    def _write(self, batch: RecordBatch, data: bytes) -> None:
+        if self.single:
+            self.coord.write_single(data, len(batch))
+            self._pending_stats["records_written"] += len(batch)
+            self.written += len(batch)
+            return
+        if self.file is None:
+            self._open()
+        f = self.file
+        assert f is not None
+        if not self.limit or f.stored + len(data) < self.limit:
+            f.write(data)
+            self._account(batch, 0, len(batch), len(data))
+            return
+        # Near the limit: rotate before the record that finds the file full, as asbackup does.
+        enc = self.env.encoder
+        for i in range(len(batch)):
+            f = self.file
+            if f is None:
+                self._open()
+                f = self.file
+                assert f is not None
+            elif f.stored >= self.limit:
+                self._close()
+                self._open()
+                f = self.file
+                assert f is not None
+            one = enc.encode(slice_batch(batch, i, i + 1))
+            f.write(one)
+            self._account(batch, i, i + 1, len(one))
+
+    def _account(self, batch: RecordBatch, lo: int, hi: int, nbytes: int) -> None:
+        st = self._pending_stats
+        st["records_written"] += hi - lo
+        st["bytes_raw"] += nbytes
+        self.written += hi - lo
+        if self.track:
+            prog = self.progress
+            digests = batch.digests
+            last: dict[int, bytes] = {}
+            for i in range(lo, hi):
+                d = digests[i]
+                last[(d[0] | (d[1] << 8)) & 4095] = d
+            for pid, d in last.items():
+                if prog.get(pid) != DONE:
+                    prog[pid] = base64.b64encode(d).decode()
+
+    def _flush_stats(self, bytes_written: int = 0) -> bool:
+        st = getattr(self, "_pending_stats", None) or {}
+        deltas = {k: v for k, v in st.items() if v}
+        if bytes_written:
+            deltas["bytes_written"] = bytes_written
+        for k in st:
+            st[k] = 0
+        return bool(self.coord.add(deltas))
+
+
+# --- the job ---------------------------------------------------------------------------------
+
+
+def _check_destination(storage: StorageBackend, config: BackupConfig, suffix: str, where: str) -> None:
+    if config.continue_from is not None:
+        return
+    try:
+        existing = [o.name for o in storage.list("")]
+    except FileNotFoundError:
+        return
+    if config.output_file is not None:
+        name = config.output_file
+        if name in existing and name != "-":
+            if not config.remove_files:
+                raise StorageError(f"{where}: output file {name!r} already exists; set remove_files to overwrite it")
+            storage.remove(name)
+        return
+    ours = [n for n in existing if n.endswith(suffix) and "/" not in n]
+    state = config.state_file
+    if ours and not config.remove_files:
+        raise StorageError(
+            f"{where}: directory is not empty ({len(ours)} backup file(s), e.g. {ours[0]!r}); "
+            "set remove_files to replace them, or choose another directory"
+        )
+    if config.remove_files:
+        for n in ours:
+            storage.remove(n)
+        if state and state in existing:
+            storage.remove(state)
+
+
+def _metadata(source: RecordSource, config: BackupConfig) -> tuple[list[SIndex], list[UDF]]:
+    sindexes: list[SIndex] = [] if config.no_indexes else list(source.sindexes(config.namespace))
+    if config.set_list and sindexes:  # as asbackup: indexes of other sets (and set-less ones) are left out
+        sindexes = [s for s in sindexes if s.set and s.set in config.set_list]
+    udfs: list[UDF] = [] if config.no_udfs else list(source.udfs())
+    return sindexes, udfs
+
+
+def _fingerprint(config: BackupConfig) -> dict[str, Any]:
+    return {"namespace": config.namespace, "set_list": list(config.set_list), "bin_list": list(config.bin_list)}
+
+
+def make_backup_runner(
+    *,
+    rt: Runtime,
+    source: RecordSource,
+    source_spec: Any,
+    storage: StorageBackend,
+    where: str,
+    config: BackupConfig,
+) -> Any:
+    """Prepare a backup (checks that need no waiting happen here, so errors surface at once)
+    and return the function the job thread runs."""
+    if config.output_file is not None and config.state_file is not None:
+        raise ConfigError("backup.state_file", "needs directory output, not output_file")
+    suffix = rt.codec_suffix(config.encoder)
+    encoder = rt.encoder(config.encoder, EncoderOptions(compact=config.compact))
+    transforms = build_transforms(rt, config.compression, config.encryption, config.secret_agent, "backup")
+    prefix = config.output_file_prefix or config.namespace
+
+    def run(control: JobControl) -> None:
+        _check_destination(storage, config, suffix, where)
+        resumed: BackupState | None = None
+        if config.continue_from is not None:
+            resumed = load_state(storage, config.continue_from)
+            if resumed.namespace != config.namespace:
+                raise ConfigError("backup.continue_from",
+                                  f"state file is for namespace {resumed.namespace!r}, not {config.namespace!r}")
+        sindexes: list[SIndex] = []
+        udfs: list[UDF] = []
+        if resumed is not None and resumed.first_file_done:
+            pass
+        else:
+            sindexes, udfs = _metadata(source, config)
+
+        # Plan: partition groups -> tasks.
+        tasks: list[BackupTask] = []
+        if resumed is not None:
+            state = resumed
+            remaining = state.remaining()
+            groups = [remaining] if remaining else []
+        else:
+            groups = [] if config.no_records else plan_partitions(config.partition_filters, config.after_digest)
+            scope = [(c.partition, None if c.after_digest is None else base64.b64encode(c.after_digest).decode())
+                     for g in groups for c in g]
+            state = BackupState(namespace=config.namespace, scope=scope, fingerprint=_fingerprint(config))
+        total_partitions = sum(len(g) for g in groups)
+        nodes: list[str] = []
+        if (config.node_list or config.parallel_nodes) and groups:
+            nodes = list(config.node_list)
+            if not nodes:
+                get_nodes = getattr(source, "nodes", None)
+                if get_nodes is None:
+                    raise ConfigError("backup.parallel_nodes", "this record source cannot list its nodes")
+                nodes = [str(n) for n in get_nodes()]
+            cursors = tuple(c for g in groups for c in g)
+            tasks = [BackupTask(i, cursors, node=n) for i, n in enumerate(nodes)]
+        else:
+            n_ranges = max(config.parallel_read, config.parallel_write)
+            for g in groups:
+                digest_group = g[0].after_digest is not None and len(g) == 1
+                parts = [tuple(g)] if digest_group else split_ranges(g, max(1, n_ranges // max(1, len(groups))))
+                for part in parts:
+                    tasks.append(BackupTask(len(tasks), part))
+        need_first = not (resumed is not None and resumed.first_file_done)
+        if need_first:
+            if tasks:
+                tasks[0] = BackupTask(0, tasks[0].cursors, tasks[0].node, first=True)
+            else:
+                tasks = [BackupTask(0, (), None, first=True)]
+
+        persistent = config.state_file or config.continue_from
+        store = StateStore(state, storage if persistent else None, config.state_file or config.continue_from)
+        coord = BackupCoordinator(config=config, prefix=prefix, suffix=suffix, store=store, sindexes=sindexes,
+                                  udfs=udfs, throttle_rps=config.records_per_second, throttle_bw=config.bandwidth)
+        coord.cancel_event = control.cancel_event
+        coord.throttle_ = Throttle(config.records_per_second, config.bandwidth, control.cancel_event)
+        coord.counters = control.counters
+        control.counters.set(partitions_total=total_partitions, sindexes=len(sindexes), udfs=len(udfs),
+                             partitions_done=store.done_count())
+        env = TaskEnv(source, storage, encoder, transforms)
+        workers = len(nodes) if nodes else config.parallel_read
+        try:
+            if config.output_file is not None:
+                coord.single = OpenFile(storage, config.output_file, transforms)
+                coord.single.write(encoder.header(config.namespace, True))
+                coord.single.write(encoder.metadata(sindexes, udfs))
+                tasks = [BackupTask(t.index, t.cursors, t.node, first=False) for t in tasks]
+                run_tasks(run_backup_task, tasks, workers=workers, executor="threads",
+                          cancel=control.cancel_event, args=(coord, env))
+                single = coord.single
+                coord.single = None
+                single.finish()
+                single.publish()
+                control.counters.add(bytes_written=single.stored)
+                control.counters.file_written(single.name)
+            elif config.executor == "processes":
+                _run_in_processes(tasks, coord, env, source_spec, workers, control)
+            else:
+                run_tasks(run_backup_task, tasks, workers=workers, executor="threads",
+                          cancel=control.cancel_event, args=(coord, env))
+            if control.cancelled:
+                raise JobCancelled("backup cancelled")
+        except BaseException as exc:
+            if coord.single is not None:
+                coord.single.abort(exc)
+            _after_failure(exc, coord, storage, where, config)
+            raise
+        store.save()
+
+    return run
+
+
+def _run_in_processes(tasks: list[BackupTask], coord: BackupCoordinator, env: TaskEnv, source_spec: Any,
+                      workers: int, control: JobControl) -> None:
+    """Serve the coordinator from a manager and run the tasks in worker processes."""
+    ctx = multiprocessing.get_context("spawn")
+    with _ProcessCoordinator(coord, ctx) as proxy:
+        worker_env = TaskEnv(source_spec, env.storage, env.encoder, env.transforms)
+        run_tasks(_process_task, tasks, workers=workers, executor="processes", cancel=control.cancel_event,
+                  args=(proxy, worker_env))
+
+
+class _ProcessCoordinator:
+    """A thread-served view of the coordinator for worker processes (multiprocessing Listener)."""
+
+    def __init__(self, coord: BackupCoordinator, ctx: Any) -> None:
+        from multiprocessing.connection import Listener
+
+        self.coord = coord
+        self.listener = Listener(("127.0.0.1", 0), authkey=multiprocessing.current_process().authkey)
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+
+    def __enter__(self) -> _CoordinatorClient:
+        threading.Thread(target=self._accept, daemon=True, name="aerobackup-coord").start()
+        return _CoordinatorClient(self.listener.address, bytes(multiprocessing.current_process().authkey),
+                                  self.coord.config)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn = self.listener.accept()
+            except OSError:
+                return
+            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _serve(self, conn: Any) -> None:
+        allowed = {"next_name", "metadata", "prepare", "confirm", "abandon", "progress_only", "add", "cancelled",
+                   "take", "throttle"}
+        with conn:
+            while True:
+                try:
+                    method, args = conn.recv()
+                except (EOFError, OSError):
+                    return
+                try:
+                    if method not in allowed:
+                        raise AerobackupError(f"unknown coordinator call {method}")
+                    conn.send((True, getattr(self.coord, method)(*args)))
+                except BaseException as exc:  # sent back to the worker, raised there
+                    conn.send((False, exc))
+
+
+class _CoordinatorClient:
+    """The worker side: forwards calls to the coordinator over one connection per process."""
+
+    def __init__(self, address: Any, authkey: bytes, config: BackupConfig) -> None:
+        self.address = address
+        self.authkey = authkey
+        self.config = config
+        self._conn: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"address": self.address, "authkey": self.authkey, "config": self.config, "_conn": None}
+
+    def _call(self, method: str, *args: Any) -> Any:
+        if self._conn is None:
+            from multiprocessing.connection import Client as _Conn
+
+            self._conn = _Conn(self.address, authkey=self.authkey)
+        self._conn.send((method, args))
+        ok, value = self._conn.recv()
+        if not ok:
+            raise value
+        return value
+
+    def __getattr__(self, method: str) -> Any:
+        if method.startswith("_"):
+            raise AttributeError(method)
+        return lambda *args: self._call(method, *args)
+
+
+def _process_task(task: BackupTask, coord: Any, env: TaskEnv) -> int:
+    return run_backup_task(task, coord, env)
+
+
+def _after_failure(exc: BaseException, coord: BackupCoordinator, storage: StorageBackend, where: str,
+                   config: BackupConfig) -> None:
+    """Leave nothing that looks like a complete backup, and say which files were written."""
+    files = sorted(coord.published)
+    if not files:
+        return
+    if config.state_file or config.continue_from:
+        note = (f"{len(files)} file(s) of the incomplete backup kept in {where} ({', '.join(files)}); "
+                f"finish it with continue_from={config.state_file or config.continue_from!r}")
+    else:
+        removed = []
+        for name in files:
+            try:
+                storage.remove(name)
+                removed.append(name)
+            except (OSError, AerobackupError):
+                log.warning("could not remove incomplete backup file %s", name)
+        kept = sorted(set(files) - set(removed))
+        note = f"removed {len(removed)} file(s) of the incomplete backup from {where}"
+        if kept:
+            note += f"; could not remove (incomplete): {', '.join(kept)}"
+    log.warning("%s", note)
+    exc.partial_files = files  # type: ignore[attr-defined]
+    if hasattr(exc, "add_note"):
+        exc.add_note(note)
+
+
+def iter_names(storage: StorageBackend, suffix: str) -> Iterable[str]:
+    return (o.name for o in storage.list("") if o.name.endswith(suffix))

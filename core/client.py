@@ -1,0 +1,160 @@
+"""The library entry point: ``Client`` starts backups, restores and estimates.
+
+    client = aerobackup.Client(cluster=ClusterConfig(hosts=("127.0.0.1:3000",)))
+    job = client.backup(BackupConfig(namespace="test"), "backups/nightly", progress=print)
+    stats = job.wait()
+
+A client is built from a cluster config (it connects on first use through
+``aerobackup.cluster.Cluster``), from any object implementing RecordSource/RecordSink, or from an
+official ``aerospike`` client (its seed nodes). It is thread-safe: several jobs may run at once.
+No CLI and no config file are needed.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, cast
+
+from .backup import make_backup_runner
+from .config import BackupConfig, ClusterConfig, RestoreConfig
+from .datapath import RecordSink, RecordSource
+from .errors import ConfigError
+from .estimate import BackupEstimate, estimate
+from .jobs import BackupStats, Counters, Job, ProgressCallback, RestoreStats
+from .protocols import StorageBackend, StorageURL
+from .restore import RestoreInput, make_restore_runner
+from .runtime import Runtime
+
+__all__ = ["BackupJob", "Client", "RestoreJob"]
+
+BackupJob = Job[BackupStats]
+RestoreJob = Job[RestoreStats]
+
+
+class Client:
+    """Backs up and restores one cluster. ``source`` may be any RecordSource/RecordSink object."""
+
+    def __init__(
+        self,
+        source: RecordSource | RecordSink | None = None,
+        *,
+        cluster: ClusterConfig | None = None,
+        runtime: Runtime | None = None,
+    ) -> None:
+        if source is None and cluster is None:
+            cluster = ClusterConfig()
+        if source is not None and cluster is not None:
+            raise ConfigError("cluster", "give either a record source object or a cluster config, not both")
+        self._source = source
+        self._cluster_config = cluster
+        self._runtime = runtime
+        self._lock = threading.Lock()
+        self._owned = False
+
+    @classmethod
+    def from_aerospike(cls, client: Any, *, runtime: Runtime | None = None, **cluster: Any) -> Client:
+        """A client for the cluster an official ``aerospike`` client is connected to (its nodes
+        become the seeds; ``cluster`` keywords add credentials, TLS, timeouts)."""
+        nodes = client.get_nodes()
+        hosts = tuple(f"{h}:{p}" for h, p, *_ in nodes)
+        if not hosts:
+            raise ConfigError("cluster.hosts", "the aerospike client is not connected to any node")
+        return cls(cluster=ClusterConfig(hosts=hosts, **cluster), runtime=runtime)
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    @property
+    def runtime(self) -> Runtime:
+        with self._lock:
+            if self._runtime is None:
+                self._runtime = Runtime.discover()
+            return self._runtime
+
+    def _connection(self) -> Any:
+        with self._lock:
+            if self._source is None:
+                from .cluster import Cluster  # the wire data path; imported when first needed
+
+                self._source = cast(RecordSource, Cluster(self._cluster_config))  # type: ignore[arg-type]
+                self._owned = True
+            return self._source
+
+    def _source_spec(self) -> Any:
+        """What a worker process needs to reach the cluster: the config, or the object itself."""
+        return self._cluster_config if self._owned or self._source is None else self._source
+
+    def _storage(self, target: str | StorageBackend) -> tuple[StorageBackend, str]:
+        if isinstance(target, str):
+            return self.runtime.storage(StorageURL.parse(target)), target
+        return target, type(target).__name__
+
+    def close(self) -> None:
+        """Close the cluster connection this client opened (objects passed in are left alone)."""
+        with self._lock:
+            if self._owned and self._source is not None:
+                close = getattr(self._source, "close", None)
+                if close is not None:
+                    close()
+                self._source = None
+                self._owned = False
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- jobs -------------------------------------------------------------------------------
+
+    def backup(
+        self,
+        config: BackupConfig,
+        storage: str | StorageBackend | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+        progress_interval: float = 1.0,
+    ) -> BackupJob:
+        """Start a backup into ``storage`` (a directory, URL or StorageBackend). With
+        ``config.output_file`` the storage may be omitted: the file's folder is used (``-``: stdout)."""
+        if storage is None:
+            if config.output_file is None:
+                raise ConfigError("backup.directory", "give a storage (directory or URL) or an output_file")
+            storage, config = self._single_file_target(config)
+        st, where = self._storage(storage)
+        source = cast(RecordSource, self._connection())
+        run = make_backup_runner(rt=self.runtime, source=source, source_spec=self._source_spec(), storage=st,
+                                 where=where, config=config)
+        return Job("backup", run, Counters(BackupStats), progress=progress, progress_interval=progress_interval)
+
+    def _single_file_target(self, config: BackupConfig) -> tuple[str, BackupConfig]:
+        import dataclasses
+        import os
+
+        out = cast(str, config.output_file)
+        if out == "-":
+            return "-", config
+        url = StorageURL.parse(out)
+        if url.scheme:
+            head, _, base = url.path.rpartition("/")
+            return f"{url.scheme}://{head}", dataclasses.replace(config, output_file=base)
+        folder, base = os.path.split(os.path.abspath(out))
+        return folder, dataclasses.replace(config, output_file=base)
+
+    def restore(
+        self,
+        config: RestoreConfig,
+        source: RestoreInput,
+        *,
+        parent: str | None = None,
+        progress: ProgressCallback | None = None,
+        progress_interval: float = 1.0,
+    ) -> RestoreJob:
+        """Start a restore from a directory, a list of directories (under ``parent``), a file,
+        ``-`` (stdin) or a StorageBackend. ``config.validate_only`` decodes without writing."""
+        sink = None if config.validate_only else cast(RecordSink, self._connection())
+        run = make_restore_runner(rt=self.runtime, sink=sink, inputs=source, config=config, parent=parent)
+        return Job("restore", run, Counters(RestoreStats), progress=progress, progress_interval=progress_interval)
+
+    def estimate(self, config: BackupConfig) -> BackupEstimate:
+        """Sample ``config.estimate_samples`` records and predict the backup's size."""
+        return estimate(cast(RecordSource, self._connection()), self.runtime, config)
