@@ -29,6 +29,7 @@ from .model import UDF, RecordBatch, SIndex
 from .protocols import Encoder, EncoderOptions, StorageBackend, Transform
 from .ratelimit import Throttle
 from .runtime import Runtime
+from .storage import check_file_limit, exists, prepare_backup_location
 from .state import DONE, BackupState, StateStore, load_state
 from .tasks import BackupTask, build_transforms, plan_partitions, run_tasks, split_ranges, wrap_writer
 
@@ -241,7 +242,7 @@ class TaskEnv:
         if isinstance(self.source, ClusterConfig):
             from .cluster import Cluster  # noqa: PLC0415 - only worker processes connect here
 
-            return cast(RecordSource, Cluster(self.source)), True
+            return cast(RecordSource, Cluster.connect(self.source)), True
         return cast(RecordSource, self.source), False
 
 
@@ -453,29 +454,27 @@ class _TaskRun:
 def _check_destination(storage: StorageBackend, config: BackupConfig, suffix: str, where: str) -> None:
     if config.continue_from is not None:
         return
-    try:
-        existing = [o.name for o in storage.list("")]
-    except FileNotFoundError:
-        return
     if config.output_file is not None:
         name = config.output_file
-        if name in existing and name != "-":
+        if name != "-" and exists(storage, name):
             if not config.remove_files:
-                raise StorageError(f"{where}: output file {name!r} already exists; set remove_files to overwrite it")
+                raise StorageError(f"{where}: output file {name!r} already exists; use remove_files to overwrite it")
             storage.remove(name)
         return
-    ours = [n for n in existing if n.endswith(suffix) and "/" not in n]
-    state = config.state_file
-    if ours and not config.remove_files:
-        raise StorageError(
-            f"{where}: directory is not empty ({len(ours)} backup file(s), e.g. {ours[0]!r}); "
-            "set remove_files to replace them, or choose another directory"
-        )
-    if config.remove_files:
-        for n in ours:
-            storage.remove(n)
-        if state and state in existing:
-            storage.remove(state)
+    check_file_limit(storage, config.file_limit, location=where)
+    prepare_backup_location(storage, remove_files=config.remove_files, suffixes=(suffix,), location=where,
+                            extra_names=(config.state_file,) if config.state_file else ())
+
+
+def _node_names(source: RecordSource, config: BackupConfig) -> list[str]:
+    """Node names for node tasks: ``node_list`` addresses resolved by the source, or all nodes."""
+    if config.node_list:
+        resolve = getattr(source, "node_for_address", None)
+        return [str(resolve(a).name) if resolve is not None else a for a in config.node_list]
+    get_nodes = getattr(source, "nodes", None)
+    if get_nodes is None:
+        raise ConfigError("backup.parallel_nodes", "this record source cannot list its nodes")
+    return [str(getattr(n, "name", n)) for n in get_nodes()]
 
 
 def _metadata(source: RecordSource, config: BackupConfig) -> tuple[list[SIndex], list[UDF]]:
@@ -537,12 +536,7 @@ def make_backup_runner(
         total_partitions = sum(len(g) for g in groups)
         nodes: list[str] = []
         if (config.node_list or config.parallel_nodes) and groups:
-            nodes = list(config.node_list)
-            if not nodes:
-                get_nodes = getattr(source, "nodes", None)
-                if get_nodes is None:
-                    raise ConfigError("backup.parallel_nodes", "this record source cannot list its nodes")
-                nodes = [str(n) for n in get_nodes()]
+            nodes = _node_names(source, config)
             cursors = tuple(c for g in groups for c in g)
             tasks = [BackupTask(i, cursors, node=n) for i, n in enumerate(nodes)]
         else:

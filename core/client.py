@@ -55,11 +55,16 @@ class Client:
     def from_aerospike(cls, client: Any, *, runtime: Runtime | None = None, **cluster: Any) -> Client:
         """A client for the cluster an official ``aerospike`` client is connected to (its nodes
         become the seeds; ``cluster`` keywords add credentials, TLS, timeouts)."""
-        nodes = client.get_nodes()
-        hosts = tuple(f"{h}:{p}" for h, p, *_ in nodes)
+        from .cluster import Cluster
+
+        hosts = tuple(f"{h}:{p}" for h, p, *_ in client.get_nodes())
         if not hosts:
             raise ConfigError("cluster.hosts", "the aerospike client is not connected to any node")
-        return cls(cluster=ClusterConfig(hosts=hosts, **cluster), runtime=runtime)
+        config = ClusterConfig(hosts=hosts, **cluster)
+        made = cls(cluster=config, runtime=runtime)
+        made._source = cast(RecordSource, Cluster.from_client(client, config))
+        made._owned = False  # the caller's client stays the caller's to close
+        return made
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -75,13 +80,14 @@ class Client:
             if self._source is None:
                 from .cluster import Cluster  # the wire data path; imported when first needed
 
-                self._source = cast(RecordSource, Cluster(self._cluster_config))  # type: ignore[arg-type]
+                assert self._cluster_config is not None
+                self._source = cast(RecordSource, Cluster.connect(self._cluster_config))
                 self._owned = True
             return self._source
 
     def _source_spec(self) -> Any:
         """What a worker process needs to reach the cluster: the config, or the object itself."""
-        return self._cluster_config if self._owned or self._source is None else self._source
+        return self._cluster_config if self._cluster_config is not None else self._source
 
     def _storage(self, target: str | StorageBackend) -> tuple[StorageBackend, str]:
         if isinstance(target, str):

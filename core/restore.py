@@ -224,7 +224,7 @@ class _Restore:
         decoder = self.rt.decoder(cfg.decoder, DecoderOptions(file=f.name, batch_size=cfg.batch_size))
         with f.storage.open_read(f.name) as raw:
             counting = _CountingReader(raw, self.counters)
-            stream = wrap_reader(cast(BinaryIO, counting), self.transforms)
+            stream = wrap_reader(cast(BinaryIO, counting), self.transforms, f.where)
             try:
                 for item in decoder.decode(stream):
                     self._check()

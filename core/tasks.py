@@ -20,8 +20,10 @@ from typing import Any, BinaryIO, TypeVar
 from .config import PARTITIONS, CompressionPolicy, EncryptionPolicy, PartitionFilter, SecretAgentConfig
 from .datapath import PartitionCursor
 from .errors import ConfigError
-from .protocols import KeySourceOptions, Transform, TransformOptions
+from .keys import load_aes_key
+from .protocols import Transform, TransformOptions
 from .runtime import Runtime
+from .transforms_chain import open_backup_reader, open_backup_writer
 
 __all__ = [
     "BackupTask",
@@ -98,42 +100,27 @@ def build_transforms(
     secret_agent: SecretAgentConfig | None,
     prefix: str,
 ) -> list[Transform]:
-    """Transforms in write order (zstd, then AES), keys loaded through the key sources."""
+    """Transforms in write order (zstd, then AES), the AES key loaded through the key sources."""
     out: list[Transform] = []
     if compression.enabled:
         out.append(rt.transform(compression.mode, TransformOptions(level=compression.level or 3)))
     if encryption.enabled:
-        if encryption.key_file:
-            source, spec, fld = "file", encryption.key_file, "key_file"
-        elif encryption.key_env:
-            source, spec, fld = "env", encryption.key_env, "key_env"
-        elif encryption.key_secret:
-            source, spec, fld = "secret-agent", encryption.key_secret, "key_secret"
-        else:  # pragma: no cover - EncryptionPolicy validates this
+        key = load_aes_key(encryption, rt, secret_agent=secret_agent)
+        if key is None:  # pragma: no cover - EncryptionPolicy validates this
             raise ConfigError(f"{prefix}.encryption.key_file", "no key source")
-        if spec.startswith("secrets:") and source != "secret-agent":
-            source = "secret-agent"
-        if source == "secret-agent" and secret_agent is None:
-            raise ConfigError(f"{prefix}.secret_agent", f"encryption.{fld} names a secret but no secret_agent is set")
-        key = rt.key_source(source, KeySourceOptions(secret_agent=secret_agent)).load(spec)
         out.append(rt.transform(encryption.mode, TransformOptions(key=key)))
     return out
 
 
 def wrap_writer(raw: BinaryIO, transforms: Sequence[Transform]) -> BinaryIO:
-    """codec -> zstd -> AES -> raw: the last transform is the one next to the storage."""
-    out = raw
-    for t in reversed(transforms):
-        out = t.wrap_writer(out)
-    return out
+    """codec -> zstd -> AES -> raw (``transforms`` in write order)."""
+    return open_backup_writer(raw, transforms)
 
 
-def wrap_reader(raw: BinaryIO, transforms: Sequence[Transform]) -> BinaryIO:
-    """raw -> AES -> zstd -> codec."""
-    out = raw
-    for t in reversed(transforms):
-        out = t.wrap_reader(out)
-    return out
+def wrap_reader(raw: BinaryIO, transforms: Sequence[Transform], name: str) -> BinaryIO:
+    """raw -> AES -> zstd -> codec, with the first decoded bytes checked so that a wrong key
+    or a missing/extra compression is reported as such, naming the file."""
+    return open_backup_reader(raw, transforms, name)
 
 
 # --- executors -------------------------------------------------------------------------------
@@ -169,6 +156,8 @@ def run_tasks(
         while pending:
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
             for fut in done:
+                if fut.cancelled():
+                    continue
                 exc = fut.exception()
                 if exc is not None and error is None:
                     error = exc

@@ -228,6 +228,7 @@ class MemStorage:
 # --- a tiny codec (pickled frames) so pipelines can be tested before/without the ASB plugin ---
 
 _FRAME = struct.Struct(">I")
+_MAGIC = b"Version 0.0\n"
 
 
 class _FakeEncoder:
@@ -235,7 +236,8 @@ class _FakeEncoder:
         self.options = options
 
     def header(self, namespace: str, first_file: bool) -> bytes:
-        return _frame(("header", namespace, first_file))
+        # starts like an ASB file so the transform chain's head check accepts it
+        return _MAGIC + _frame(("header", namespace, first_file))
 
     def metadata(self, sindexes: Iterable[SIndex], udfs: Iterable[UDF]) -> bytes:
         return b"".join([_frame(("sindex", s)) for s in sindexes] + [_frame(("udf", u)) for u in udfs])
@@ -251,6 +253,8 @@ class _FakeDecoder:
     def decode(self, stream: BinaryIO) -> Iterator[SIndex | UDF | RecordBatch]:
         from ..errors import FormatError
 
+        if stream.read(len(_MAGIC)) != _MAGIC:
+            raise FormatError("not a fake-codec file", file=self.options.file)
         while True:
             head = stream.read(4)
             if not head:
