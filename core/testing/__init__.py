@@ -1,2 +1,11 @@
 """Test support shipped to users: the Aerospike server emulator (issue 4), in-memory fakes and
 the contract suites plugin authors run against their own plugins."""
+
+from __future__ import annotations
+
+from aerobackup.testing._store import CL_EPOCH, Clock
+from aerobackup.testing.cluster import EmulatedCluster
+from aerobackup.testing.faults import Faults
+from aerobackup.testing.server import Emulator, RawRecord, key_digest
+
+__all__ = ["CL_EPOCH", "Clock", "EmulatedCluster", "Emulator", "Faults", "RawRecord", "key_digest"]

@@ -1,0 +1,432 @@
+"""Single-record semantics: read, write, delete, touch and operate on one digest.
+
+Shared by single-record commands and batch rows. Each call returns one AS_MSG (header + ops) in
+the shape a real CE 8.1.2.0 server sends (wire-protocol.md §4.3, §9.1 and the wire traces):
+failed commands answer a bare header carrying the stored generation (0 for deletes and missing
+records); CDT/HLL/bit operations beyond a few list operations answer 16 (unsupported).
+"""
+
+from __future__ import annotations
+
+import struct
+
+import msgpack
+from aerobackup.testing._expr import MISSING, ExprError, compile_filter, evaluate
+from aerobackup.testing._msg import (
+    VALID_PTYPES,
+    MsgpackError,
+    check_particle,
+    header,
+    msgpack_key,
+    op_bytes,
+)
+from aerobackup.testing._store import NamespaceStore, Record, Store
+from aerobackup.wire.protocol import Info1, Info2, Info3
+
+__all__ = ["MAX_RECORD_SIZE", "MAX_TTL", "execute"]
+
+#: TTLs above ten years are refused with 4 (observed).
+MAX_TTL = 10 * 365 * 86400
+#: default max-record-size (observed: 1 MiB exactly is refused with 13).
+MAX_RECORD_SIZE = 1024 * 1024
+_TTL_NEVER = 0xFFFFFFFF
+_TTL_KEEP = 0xFFFFFFFE
+_WRITE_OPS = frozenset({1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16})
+_READ_OPS = frozenset({1, 3, 7, 12, 15})
+_I64 = struct.Struct(">q")
+_F64 = struct.Struct(">d")
+
+
+def _array_header(n: int) -> bytes:
+    if n < 16:
+        return bytes([0x90 | n])
+    if n < 0x10000:
+        return b"\xdc" + n.to_bytes(2, "big")
+    return b"\xdd" + n.to_bytes(4, "big")
+
+
+def _list_elements(raw: bytes) -> tuple[bytes, list[bytes]]:
+    """(flag ext bytes, raw elements) of a list particle."""
+    b = raw[0]
+    if 0x90 <= b <= 0x9F:
+        n, p = b & 0x0F, 1
+    elif b == 0xDC:
+        n, p = int.from_bytes(raw[1:3], "big"), 3
+    elif b == 0xDD:
+        n, p = int.from_bytes(raw[1:5], "big"), 5
+    else:
+        raise MsgpackError("not a list")
+    ext = b""
+    if n and raw[p : p + 2] == b"\xc7\x00":
+        ext, p, n = raw[p : p + 3], p + 3, n - 1
+    out = []
+    for _ in range(n):
+        _k, e = msgpack_key(raw, p)
+        out.append(raw[p:e])
+        p = e
+    return ext, out
+
+
+def _to_particle(raw: bytes) -> tuple[int, bytes]:
+    """Particle of one msgpack value (CDT results)."""
+    v = msgpack.unpackb(raw, raw=True, strict_map_key=False)
+    if v is None:
+        return 0, b""
+    if isinstance(v, bool):
+        return 17, b"\x01" if v else b"\x00"
+    if isinstance(v, int):
+        return 1, _I64.pack(v)
+    if isinstance(v, float):
+        return 2, _F64.pack(v)
+    if isinstance(v, bytes):
+        return (v[0], v[1:]) if v else (3, b"")
+    if isinstance(v, dict):
+        return 19, raw
+    return 20, raw
+
+
+def _value_particle(v: object) -> tuple[int, bytes]:
+    """Particle of an expression result."""
+    if v is MISSING or v is None:
+        return 0, b""
+    if isinstance(v, bool):
+        return 17, b"\x01" if v else b"\x00"
+    if isinstance(v, int):
+        return 1, _I64.pack(v)
+    if isinstance(v, float):
+        return 2, _F64.pack(v)
+    if isinstance(v, bytes):
+        return 3, v
+    raise ExprError("unsupported expression result")
+
+
+def _cdt(bins: dict[bytes, tuple[int, bytes]], op: int, name: bytes, val: bytes) -> tuple[int, int, bytes]:
+    """A few list operations: append (1), append_items (2), clear (7), size (16), get (17)."""
+    try:
+        args = msgpack.unpackb(val, raw=True, strict_map_key=False)
+        code = args[0] if isinstance(args, list) and args else -1
+        cur = bins.get(name)
+        if cur is not None and cur[0] != 20:
+            return 12, 0, b""
+        ext, elems = _list_elements(cur[1]) if cur is not None else (b"", [])
+        if op == 4 and code in (1, 2):
+            s = _arg_start(val)
+            _k, e = msgpack_key(val, s)
+            if code == 1:
+                elems.append(val[s:e])
+            else:
+                elems.extend(_list_elements(val[s:e])[1])
+            bins[name] = (20, _array_header(len(elems) + (1 if ext else 0)) + ext + b"".join(elems))
+            return 0, 1, _I64.pack(len(elems))
+        if op == 4 and code == 7:
+            if cur is not None:
+                bins[name] = (20, _array_header(1 if ext else 0) + ext)
+            return 0, 0, b""
+        if op == 3 and cur is None:
+            return 0, 0, b""
+        if op == 3 and code == 16:
+            return 0, 1, _I64.pack(len(elems))
+        if op == 3 and code == 17:
+            idx = int(args[1])
+            if not -len(elems) <= idx < len(elems):
+                return 26, 0, b""
+            pt, pv = _to_particle(elems[idx])
+            return 0, pt, pv
+    except (MsgpackError, ValueError, TypeError, IndexError, msgpack.ExtraData):
+        return 4, 0, b""
+    return 16, 0, b""
+
+
+def _arg_start(val: bytes) -> int:
+    """Offset of the first argument after the op code in a CDT op array."""
+    _k, p = msgpack_key(val, 1 if 0x90 <= val[0] <= 0x9F else 3)
+    return p
+
+
+def _void_time(store: Store, ns: NamespaceStore, ttl: int, old: Record | None) -> int:
+    if ttl == _TTL_NEVER:
+        return 0
+    if ttl == _TTL_KEEP:
+        if old is not None:
+            return old.void_time
+        ttl = 0
+    if ttl == 0:
+        ttl = ns.default_ttl
+        if ttl == 0:
+            return 0
+    return store.clock.cl_seconds() + ttl
+
+
+def execute(
+    store: Store,
+    ns: NamespaceStore,
+    digest: bytes,
+    info1: int,
+    info2: int,
+    info3: int,
+    gen: int,
+    ttl: int,
+    fields: dict[int, bytes],
+    ops: list[tuple[int, int, bytes, bytes]],
+    tt: int = 0,
+    batch: bool = False,
+) -> bytes:
+    """Run one record command; returns its reply AS_MSG (no proto header)."""
+    if info2 & Info2.WRITE:
+        return _write(store, ns, digest, info1, info2, info3, gen, ttl, fields, ops, tt, batch)
+    if info1 & Info1.READ:
+        return _read(store, ns, digest, info1, fields, ops, tt, batch)
+    return header(4, tt=tt)
+
+
+def _filtered_out(store: Store, ns: NamespaceStore, rec: Record, fields: dict[int, bytes]) -> int:
+    """0 to go on, 27 when the record's FILTER expression is false, 4 for a bad expression."""
+    data = fields.get(43)
+    if data is None:
+        return 0
+    try:
+        return 0 if compile_filter(data)(rec, ns, store.clock.now()) else 27
+    except (ExprError, TypeError, IndexError, ValueError):
+        return 4
+
+
+def _read(
+    store: Store,
+    ns: NamespaceStore,
+    digest: bytes,
+    info1: int,
+    fields: dict[int, bytes],
+    ops: list[tuple[int, int, bytes, bytes]],
+    tt: int,
+    batch: bool,
+) -> bytes:
+    rec = store.get(ns, digest)
+    if rec is None:
+        return header(2, tt=tt)
+    void = rec.void_time
+    set_f = fields.get(1)
+    if set_f and set_f != rec.set_name:
+        return header(4, rec.gen, void if batch else 0, tt)
+    key_f = fields.get(2)
+    if key_f is not None and rec.key is not None and key_f != rec.key:
+        return header(19, rec.gen, void if batch else 0, tt)
+    for op, _pt, name, _v in ops:
+        if len(name) > 15:
+            return header(21, rec.gen, void if batch else 0, tt)
+        if op not in _READ_OPS:
+            return header(4, rec.gen, void if batch else 0, tt)
+    rc = _filtered_out(store, ns, rec, fields)
+    if rc:
+        return header(rc, rec.gen, void if batch else 0, tt)
+    if info1 & Info1.GET_NO_BINS:
+        return header(0, rec.gen, void, tt)
+    if info1 & Info1.GET_ALL or not ops:
+        body, n = rec.read_ops()
+        return header(0, rec.gen, void, tt, 0, n) + body
+    out: list[bytes] = []
+    bins = rec.bins
+    for op, _pt, name, val in ops:
+        if op == 1:
+            b = bins.get(name)
+            if b is not None:
+                out.append(op_bytes(1, b[0], name, b[1]))
+        elif op == 3:
+            rc, pt, pv = _cdt(dict(bins), 3, name, val)
+            if rc:
+                return header(rc, rec.gen, 0, tt)
+            out.append(op_bytes(3, pt, name, pv))
+        elif op == 7:
+            try:
+                out.append(_exp_read(store, ns, rec, name, val))
+            except (ExprError, TypeError, IndexError, ValueError):
+                return header(4, rec.gen, 0, tt)
+        else:
+            return header(16, rec.gen, 0, tt)
+    return header(0, rec.gen, void, tt, 0, len(out)) + b"".join(out)
+
+
+def _exp_read(store: Store, ns: NamespaceStore, rec: Record, name: bytes, val: bytes) -> bytes:
+    tree = msgpack.unpackb(val, raw=True, strict_map_key=False)
+    expr = tree[0] if isinstance(tree, list) and len(tree) == 2 and isinstance(tree[0], list) else tree
+    pt, pv = _value_particle(evaluate(expr, rec, ns, store.clock.now()))
+    return op_bytes(7, pt, name, pv)
+
+
+def _write(
+    store: Store,
+    ns: NamespaceStore,
+    digest: bytes,
+    info1: int,
+    info2: int,
+    info3: int,
+    gen: int,
+    ttl: int,
+    fields: dict[int, bytes],
+    ops: list[tuple[int, int, bytes, bytes]],
+    tt: int,
+    batch: bool,
+) -> bytes:
+    if info1 & Info1.GET_ALL:
+        return header(4, tt=tt)
+    if info2 & Info2.DURABLE_DELETE:
+        return header(25, tt=tt)
+    set_f = fields.get(1)
+    if set_f is not None and len(set_f) > 63:
+        return header(4, tt=tt)
+    if ttl > MAX_TTL and ttl < _TTL_KEEP:
+        return header(4, tt=tt)
+    delete = bool(info2 & Info2.DELETE)
+    if not delete and not ops:
+        return header(4, tt=tt)
+    for op, ptype, _name, _val in ops:
+        if op not in _WRITE_OPS:
+            return header(4, tt=tt)
+        if batch and op == 1 and not info1 & Info1.READ:
+            return header(4, tt=tt)
+        if op == 2 and ptype and ptype not in VALID_PTYPES:
+            return header(4, tt=tt)
+    with store.lock:
+        rec = store.get(ns, digest)
+        stored_gen = rec.gen if rec is not None else 0
+        fail_void = rec.void_time if (batch and rec is not None) else 0
+        fail_gen = 0 if delete else stored_gen
+        for _op, _pt, name, _v in ops:
+            if len(name) > 15:
+                return header(21, stored_gen, fail_void, tt)
+        if rec is not None:
+            if set_f and set_f != rec.set_name:
+                return header(4, stored_gen, fail_void, tt)
+            key_f = fields.get(2)
+            if key_f is not None and rec.key is not None and key_f != rec.key:
+                return header(19, stored_gen, fail_void, tt)
+            rc = _filtered_out(store, ns, rec, fields)
+            if rc:
+                return header(rc, stored_gen, fail_void, tt)
+        if info2 & Info2.GENERATION:
+            if gen != stored_gen:
+                return header(3, fail_gen, fail_void, tt)
+        elif info2 & Info2.GENERATION_GT and gen <= stored_gen:
+            return header(3, fail_gen, fail_void, tt)
+        if rec is None:
+            if info3 & (Info3.UPDATE_ONLY | Info3.REPLACE_ONLY) or delete:
+                return header(2, tt=tt)
+            if all(op == 11 for op, _p, _n, _v in ops):
+                return header(2, tt=tt)
+        elif info2 & Info2.CREATE_ONLY:
+            return header(5, stored_gen, fail_void, tt)
+        if delete:
+            ns.remove(digest)
+            return header(0, tt=tt)
+        return _apply(store, ns, digest, rec, info2, info3, ttl, fields, ops, tt, fail_void)
+
+
+def _apply(
+    store: Store,
+    ns: NamespaceStore,
+    digest: bytes,
+    rec: Record | None,
+    info2: int,
+    info3: int,
+    ttl: int,
+    fields: dict[int, bytes],
+    ops: list[tuple[int, int, bytes, bytes]],
+    tt: int,
+    fail_void: int,
+) -> bytes:
+    stored_gen = rec.gen if rec is not None else 0
+    replace = info3 & (Info3.CREATE_OR_REPLACE | Info3.REPLACE_ONLY)
+    bins: dict[bytes, tuple[int, bytes]] = {} if (replace or rec is None) else dict(rec.bins)
+    respond_all = info2 & Info2.RESPOND_ALL_OPS
+    results: list[bytes] = []
+    for op, ptype, name, val in ops:
+        if op == 2:
+            if ptype == 0:
+                bins.pop(name, None)
+            else:
+                rc, pt, v = check_particle(ptype, val)
+                if rc:
+                    return header(rc, stored_gen, fail_void, tt)
+                bins[name] = (pt, v)
+            if respond_all:
+                results.append(op_bytes(2, 0, name, b""))
+        elif op == 1:
+            b = bins.get(name)
+            if b is not None:
+                results.append(op_bytes(1, b[0], name, b[1]))
+            elif respond_all:
+                results.append(op_bytes(1, 0, name, b""))
+        elif op == 5:
+            cur = bins.get(name)
+            if ptype == 1 and len(val) in (1, 2, 4, 8):
+                inc = int.from_bytes(val, "big", signed=len(val) == 8)
+                if cur is None:
+                    bins[name] = (1, _I64.pack(inc))
+                elif cur[0] != 1:
+                    return header(12, stored_gen, fail_void, tt)
+                else:
+                    total = (_I64.unpack(cur[1])[0] + inc + 2**63) % 2**64 - 2**63
+                    bins[name] = (1, _I64.pack(total))
+            elif ptype == 2 and len(val) == 8:
+                if cur is None:
+                    bins[name] = (2, val)
+                elif cur[0] != 2:
+                    return header(12, stored_gen, fail_void, tt)
+                else:
+                    bins[name] = (2, _F64.pack(_F64.unpack(cur[1])[0] + _F64.unpack(val)[0]))
+            else:
+                return header(4, stored_gen, fail_void, tt)
+            if respond_all:
+                results.append(op_bytes(5, 0, name, b""))
+        elif op in (9, 10):
+            cur = bins.get(name)
+            if ptype not in (3, 4):
+                return header(12, stored_gen, fail_void, tt)
+            if cur is None:
+                bins[name] = (ptype, val)
+            elif cur[0] != ptype:
+                return header(12, stored_gen, fail_void, tt)
+            else:
+                bins[name] = (ptype, cur[1] + val if op == 9 else val + cur[1])
+            if respond_all:
+                results.append(op_bytes(op, 0, name, b""))
+        elif op == 11:
+            if respond_all:
+                results.append(op_bytes(11, 0, name, b""))
+        elif op == 14:
+            bins = {}
+            if respond_all:
+                results.append(op_bytes(14, 0, name, b""))
+        elif op in (3, 4):
+            rc, pt, pv = _cdt(bins, op, name, val)
+            if rc:
+                return header(rc, stored_gen, fail_void, tt)
+            results.append(op_bytes(op, pt, name, pv))
+        elif op == 7:
+            tmp = Record(digest, b"", None, stored_gen, 0, 0, bins)
+            try:
+                results.append(_exp_read(store, ns, tmp, name, val))
+            except (ExprError, TypeError, IndexError, ValueError):
+                return header(4, stored_gen, fail_void, tt)
+        else:
+            return header(16, stored_gen, fail_void, tt)
+    if not bins:
+        if rec is None:
+            return header(2, tt=tt)
+        ns.remove(digest)
+        return header(0, tt=tt, n_ops=len(results)) + b"".join(results)
+    new_gen = stored_gen + 1 if stored_gen < 0xFFFF else 1
+    key_f = fields.get(2)
+    new = Record(
+        digest,
+        rec.set_name if rec is not None else (fields.get(1) or b""),
+        key_f if key_f is not None else (rec.key if rec is not None else None),
+        new_gen,
+        _void_time(store, ns, ttl, rec),
+        store.clock.now_ns(),
+        bins,
+    )
+    if new.storage_size() > MAX_RECORD_SIZE:
+        return header(13, stored_gen, fail_void, tt)
+    ns.note_set(new.set_name)
+    ns.put(new)
+    return header(0, new_gen, new.void_time, tt, 0, len(results)) + b"".join(results)

@@ -1,0 +1,338 @@
+"""Multi-record commands of the emulator: partition scans/queries (§6) and batch (§7).
+
+Both stream AS_MSGs in protos of up to :data:`CHUNK` bytes and end with a LAST message in a
+proto of its own, as a real server does. Records of a partition go out in descending digest
+order; partitions in request order (PID_ARRAY first, then DIGEST_ARRAY resume points).
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from aerobackup.testing._expr import ExprError, compile_filter
+from aerobackup.testing._msg import Msg, header, parse_fields_ops, proto
+from aerobackup.testing._ops import execute
+from aerobackup.testing._store import N_PARTITIONS, NamespaceStore, Record, partition_id
+from aerobackup.wire.protocol import Info1, Info3
+
+if TYPE_CHECKING:
+    from aerobackup.testing.server import Emulator
+
+__all__ = ["CHUNK", "run_batch", "run_scan"]
+
+#: bytes of AS_MSGs gathered before a proto is sent (the real server sends 16-47 KB protos;
+#: bigger ones cost the client nothing and save system calls here)
+CHUNK = 256 * 1024
+_U16LE = struct.Struct("<H")
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+_LAST = proto(3, header(info3=Info3.LAST))
+
+Send = Callable[[bytes], None]
+
+
+def _start_error(rc: int) -> bytes:
+    """A query refused before any record: one bare header, no LAST bit (§6.2)."""
+    return proto(3, header(rc))
+
+
+def _index_filter(data: bytes) -> Callable[[Record], bool] | None:
+    """Predicate for an INDEX_RANGE field (secondary-index query), evaluated without an index."""
+    try:
+        p = 1
+        nlen = data[p]
+        name = data[p + 1 : p + 1 + nlen]
+        p += 1 + nlen
+        ptype = data[p]
+        blen = _U32.unpack_from(data, p + 1)[0]
+        begin = data[p + 5 : p + 5 + blen]
+        p += 5 + blen
+        elen = _U32.unpack_from(data, p)[0]
+        end = data[p + 4 : p + 4 + elen]
+    except (IndexError, struct.error):
+        return None
+    if ptype == 1:
+        lo = int.from_bytes(begin, "big", signed=True)
+        hi = int.from_bytes(end, "big", signed=True)
+
+        def in_range(rec: Record) -> bool:
+            b = rec.bins.get(name)
+            return b is not None and b[0] == 1 and lo <= int.from_bytes(b[1], "big", signed=True) <= hi
+
+        return in_range
+
+    def equal(rec: Record) -> bool:
+        b = rec.bins.get(name)
+        return b is not None and b[0] == ptype and b[1] == begin
+
+    return equal
+
+
+def run_scan(em: Emulator, m: Msg, ns_name: bytes, send: Send) -> None:
+    """Answer a partition scan / query, streaming through ``send``."""
+    if not m.info3 & Info3.PARTITION_DONE:
+        send(_start_error(16))
+        return
+    pid_f = m.fields.get(11)
+    dig_f = m.fields.get(12)
+    if pid_f is None and dig_f is None:
+        send(_start_error(16))
+        return
+    ns = em.store.namespaces.get(ns_name.decode("utf-8", errors="replace"))
+    if ns is None:
+        send(_start_error(20))
+        return
+    plan: list[tuple[int, bytes | None]] = []
+    seen: set[int] = set()
+    if pid_f is not None:
+        if not pid_f or len(pid_f) % 2:
+            send(_start_error(4))
+            return
+        for (pid,) in _U16LE.iter_unpack(pid_f):
+            if pid >= N_PARTITIONS or pid in seen:
+                send(_start_error(4))
+                return
+            seen.add(pid)
+            plan.append((pid, None))
+    if dig_f is not None:
+        if not dig_f or len(dig_f) % 20:
+            send(_start_error(4))
+            return
+        for i in range(0, len(dig_f), 20):
+            d = dig_f[i : i + 20]
+            pid = partition_id(d)
+            if pid in seen:
+                send(_start_error(4))
+                return
+            seen.add(pid)
+            plan.append((pid, d))
+    pred = None
+    if 43 in m.fields:
+        try:
+            pred = compile_filter(m.fields[43])
+        except ExprError:
+            send(_start_error(4))
+            return
+    index_pred = None
+    if 22 in m.fields:
+        index_pred = _index_filter(m.fields[22])
+        if index_pred is None:
+            send(_start_error(4))
+            return
+    code = em.faults.error_for("scan", None)
+    if code:
+        send(proto(3, header(code, info3=Info3.LAST)))
+        return
+    max_records = _U64.unpack(m.fields[13])[0] if len(m.fields.get(13, b"")) == 8 else 0
+    rps = _U32.unpack(m.fields[10])[0] if len(m.fields.get(10, b"")) == 4 else 0
+    set_name = m.fields.get(1) or b""
+    no_bins = bool(m.info1 & Info1.GET_NO_BINS)
+    names = [name for op, _pt, name, _v in m.ops if op == 1] or None
+    _stream(em, ns, plan, set_name, pred, index_pred, no_bins, names, max_records, rps, send)
+
+
+def _stream(
+    em: Emulator,
+    ns: NamespaceStore,
+    plan: list[tuple[int, bytes | None]],
+    set_name: bytes,
+    pred: Callable[[Record, NamespaceStore, float], bool] | None,
+    index_pred: Callable[[Record], bool] | None,
+    no_bins: bool,
+    names: list[bytes] | None,
+    max_records: int,
+    rps: int,
+    send: Send,
+) -> None:
+    store = em.store
+    now_cl = store.clock.cl_seconds()
+    now = store.clock.now()
+    ns_field = ns.ns_field
+    unavailable = em.faults.unavailable
+    owns = em.owns
+    buf: list[bytes] = []
+    size = 0
+    count = 0
+    started = time.monotonic()
+    for pid, resume in plan:
+        if pid in unavailable or not owns(pid):
+            buf.append(header(11, pid, info3=Info3.PARTITION_DONE))
+            size += 22
+            continue
+        part = ns.parts[pid]
+        digests = ns.ordered(pid)
+        if resume is not None:
+            digests = [d for d in digests if d < resume]
+        for d in digests:
+            rec = part.get(d)
+            if rec is None or (rec.void_time and rec.void_time <= now_cl):
+                continue
+            if set_name and rec.set_name != set_name:
+                continue
+            if pred is not None and not pred(rec, ns, now):
+                continue
+            if index_pred is not None and not index_pred(rec):
+                continue
+            if no_bins:
+                fields, nf = rec.meta_fields(ns_field)
+                msg = header(0, rec.gen, rec.void_time, 0, nf, 0, info1=Info1.GET_NO_BINS) + fields
+            elif names is None:
+                msg = rec.scan_message(ns_field)
+            else:
+                fields, nf = rec.meta_fields(ns_field)
+                ops, no = rec.read_ops(names)
+                msg = header(0, rec.gen, rec.void_time, 0, nf, no) + fields + ops
+            buf.append(msg)
+            size += len(msg)
+            count += 1
+            if size >= CHUNK:
+                send(proto(3, b"".join(buf)))
+                buf, size = [], 0
+            if rps:
+                ahead = count / rps - (time.monotonic() - started)
+                if ahead > 0:
+                    if buf:
+                        send(proto(3, b"".join(buf)))
+                        buf, size = [], 0
+                    time.sleep(ahead)
+            if max_records and count >= max_records:
+                break
+        if max_records and count >= max_records:
+            break
+    if buf:
+        send(proto(3, b"".join(buf)))
+    send(_LAST)
+
+
+def _batch_end(rc: int) -> bytes:
+    return proto(3, header(rc, info3=Info3.LAST))
+
+
+def run_batch(em: Emulator, m: Msg, send: Send) -> None:
+    """Answer a batch-index request (§7)."""
+    data = m.fields.get(41)
+    if data is None or len(data) < 5:
+        send(_batch_end(4))
+        return
+    n_rows = _U32.unpack_from(data, 0)[0]
+    parent = data[4]
+    if n_rows == 0:
+        send(_batch_end(4))
+        return
+    rows = _parse_rows(data, n_rows)
+    if rows is None:
+        send(_batch_end(4))
+        return
+    code = em.faults.error_for("batch", None)
+    if code:
+        send(_batch_end(code))
+        return
+    store = em.store
+    namespaces = store.namespaces
+    unavailable = em.faults.unavailable
+    stop_writes = em.faults.stop_writes
+    out: list[bytes] = []
+    size = 0
+    first_error = 0
+    last_ns: tuple[bytes, NamespaceStore] | None = None
+    for idx, digest, info1, info2, info3, gen, ttl, fields, ops in rows:
+        ns_name = fields.get(0, b"")
+        if last_ns is not None and last_ns[0] == ns_name:
+            ns = last_ns[1]
+        else:
+            found = namespaces.get(ns_name.decode("utf-8", errors="replace"))
+            if found is None:
+                send(_batch_end(4))  # one unknown namespace aborts the batch (observed)
+                return
+            ns = found
+            last_ns = (ns_name, ns)
+        write = info2 & 1
+        rc = em.faults.error_for("write" if write else "read", digest)
+        if not rc and partition_id(digest) in unavailable:
+            rc = 11
+        if not rc and write and stop_writes:
+            rc = 8
+        if rc:
+            msg = header(rc, tt=idx)
+        else:
+            msg = execute(store, ns, digest, info1, info2, info3, gen, ttl, fields, ops, idx, True)
+        if msg[5] and not first_error:
+            first_error = msg[5]
+        out.append(msg)
+        size += len(msg)
+        if size >= CHUNK and parent & 0x0C:
+            send(proto(3, b"".join(out)))
+            out, size = [], 0
+    if parent & 0x04:
+        if out:
+            send(proto(3, b"".join(out)))
+        send(_batch_end(0))
+    elif parent & 0x08:
+        if out:
+            send(proto(3, b"".join(out)))
+        send(_batch_end(first_error))
+    else:
+        send(_batch_end(first_error))
+
+
+Row = tuple[int, bytes, int, int, int, int, int, dict[int, bytes], list[tuple[int, int, bytes, bytes]]]
+
+
+def _parse_rows(data: bytes, n_rows: int) -> list[Row] | None:
+    """Rows of a BATCH_INDEX field; None when malformed (the batch answers 4)."""
+    end = len(data)
+    p = 5
+    rows: list[Row] = []
+    prev: Row | None = None
+    prev_key = False
+    for _ in range(n_rows):
+        if p + 25 > end:
+            return None
+        idx = _U32.unpack_from(data, p)[0]
+        digest = data[p + 4 : p + 24]
+        flags = data[p + 24]
+        p += 25
+        if flags & 0x01:
+            if prev is None or prev_key:
+                return None
+            row: Row = (idx, digest) + prev[2:]  # type: ignore[assignment]
+            rows.append(row)
+            continue
+        if p + 1 > end:
+            return None
+        info1 = data[p]
+        p += 1
+        info2 = info3 = gen = ttl = 0
+        if flags & 0x02:
+            if p + 2 > end:
+                return None
+            info2, info3 = data[p], data[p + 1]
+            p += 2
+        if flags & 0x10:
+            p += 1
+        if flags & 0x04:
+            if p + 2 > end:
+                return None
+            gen = int.from_bytes(data[p : p + 2], "big")
+            p += 2
+        if flags & 0x08:
+            if p + 4 > end:
+                return None
+            ttl = _U32.unpack_from(data, p)[0]
+            p += 4
+        if p + 4 > end:
+            return None
+        nf = int.from_bytes(data[p : p + 2], "big")
+        no = int.from_bytes(data[p + 2 : p + 4], "big")
+        parsed = parse_fields_ops(data, p + 4, end, nf, no)
+        if parsed is None:
+            return None
+        fields, ops, p = parsed
+        prev_key = 2 in fields
+        row = (idx, digest, info1, info2, info3, gen, ttl, fields, ops)
+        rows.append(row)
+        prev = row
+    return rows
