@@ -227,7 +227,9 @@ class SecretAgentClient:
             raise KeySourceError(f"{what}: no socket at {self.config.address}") from None
         except ssl.SSLCertVerificationError as exc:
             raise KeySourceError(f"{what}: TLS certificate not trusted ({exc.verify_message})") from None
-        except (ssl.SSLError, OSError) as exc:
+        except ssl.SSLError as exc:
+            raise KeySourceError(f"{what}: TLS failed ({exc.reason or exc})") from None
+        except OSError as exc:
             raise KeySourceError(f"{what}: {_why(exc)}") from None
         except KeySourceError as exc:
             raise KeySourceError(f"{what}: {exc}") from None

@@ -7,7 +7,8 @@ and closes. It listens on 127.0.0.1 (port 0 = a free port) and/or a UNIX socket,
 with TLS (``make_test_certificates`` makes a throw-away CA and certificates), records every raw
 request, can base64-encode values (the agent's ``convert-to-base64``), and plays faults chosen
 per secret key (``faults={"k": "delay:3"}``; key ``"*"`` for every request; see FAULTS). It
-stops when the ``with`` block ends, on ``stop()``, or by itself after ``lifetime`` seconds. Nothing binds outside loopback.
+stops when the ``with`` block ends, on ``stop()``, or by itself after ``lifetime`` seconds.
+Nothing binds outside loopback.
 
     with FakeSecretAgent({"res:key": "value"}, convert_to_base64=True) as agent:
         cfg = SecretAgentConfig(address=agent.host, port=agent.port, is_base64=True)
@@ -27,7 +28,6 @@ import ssl
 import struct
 import sys
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +48,7 @@ FAULTS = (
     "empty_value",       # "SecretValue": ""
     "trailing_newline",  # the value followed by "\n"
     "unpadded",          # base64 without its "=" padding
-    "dribble",           # the reply one byte per write
+    "dribble",           # the reply one byte per write (dribble:<seconds> between bytes; default 1 ms)
     "never_read",        # accept and never read (until the client gives up)
     "close",             # close right after accept
     "delay:<seconds>",   # wait before replying
@@ -318,10 +318,12 @@ class FakeSecretAgent:
             frame = frame[:8]
         elif fault == "too_big":
             frame = _HEADER.pack(MAGIC, 200 * 1024) + body
-        if fault == "dribble":
+        if fault.startswith("dribble"):
+            pause = float(fault.partition(":")[2] or 0.001)
             for i in range(len(frame)):
                 conn.sendall(frame[i:i + 1])
-                time.sleep(0.001)
+                if self._stop.wait(pause):
+                    return
         else:
             conn.sendall(frame)
 
