@@ -116,6 +116,8 @@ def _check_toml_type(opt: Opt, value: Any, where: str) -> Any:
     if isinstance(value, str) and value.startswith("secrets:") and opt.kind != "flag":
         return value  # fetched from the Secret Agent, then parsed as the option's type
     kind = opt.kind
+    if opt.dest == "sa_port" and isinstance(value, str):  # the C tools read sa-port as a string
+        kind = "str"
     ok: bool
     if kind == "flag":
         ok = isinstance(value, bool)
