@@ -1,0 +1,576 @@
+"""XDR for the emulator: make emulated nodes play Enterprise Edition for an XDR backup.
+
+A real EE node, told through info commands (wire-protocol.md §2.6) to create a DC in connector
+mode, point it at ``host:port`` and add a namespace with a rewind, connects to that address and
+ships every record of the namespace (the rewind, partition by partition) and then every later
+write and delete, one AS_MSG per record (§10.2), waiting for a 30-byte ack per message (§10.3)
+and re-shipping what was not acked. ``get-stats:context=xdr`` reports ``lag``, ``recoveries``
+and ``recoveries_pending``. This module does the same for an :class:`Emulator` (or every node of
+an :class:`EmulatedCluster`, each shipping the partitions it owns)::
+
+    shippers = XdrShipper.attach(cluster)      # the nodes now answer XDR commands as EE does
+    shippers[0].faults.drop_after = 50         # cut the connection after 50 messages, once
+    ...
+    XdrShipper.detach_all(shippers)
+
+Without a shipper the emulator stays Community Edition and refuses XDR with ``ERROR:25``.
+
+It hooks the emulator without changing its code: the node's message handler is wrapped to
+answer the XDR info commands, and the namespace stores' ``put``/``remove`` are wrapped to learn
+of writes and deletes (so an expiry found by a read is shipped as a delete: the real server
+ships no expiries; tests do not rely on either).
+
+Facts that are not in the spec and were chosen here: a never-expiring record is shipped with
+TTL 0xFFFFFFFF (-1, "never expire"); a delete is info2 WRITE|DELETE with the set and key the
+record had, its LUT and no ops; ``lag`` is 0 when nothing is queued, in flight or waiting for a
+retry, else the whole seconds since the oldest such record was queued (at least 1).
+"""
+
+from __future__ import annotations
+
+import collections
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aerobackup.testing._store import CL_EPOCH, N_PARTITIONS, NamespaceStore, Record, partition_id
+from aerobackup.wire.protocol import Info1, Info2, Info3, pack_proto
+
+__all__ = ["ShipperFaults", "XdrShipper", "ship_message"]
+
+_MSG_HDR = struct.Struct(">BBBBBBIIIHH")
+_FIELD_HDR = struct.Struct(">IB")
+_OP_HDR = struct.Struct(">IBBBB")
+_ACK_SIZE = 30
+_NEVER = 0xFFFFFFFF
+
+
+def _field(ftype: int, data: bytes) -> bytes:
+    return _FIELD_HDR.pack(len(data) + 1, ftype) + data
+
+
+def ship_message(ns: bytes, digest: bytes, rec: Record | None, *, now_cl: int, set_name: bytes = b"",
+                 key: bytes | None = None, lut_ns: int | None = None) -> bytes:
+    """The whole proto XDR sends for a record (§10.2); ``rec`` None ships a delete."""
+    if rec is not None:
+        set_name, key, lut_ns = rec.set_name, rec.key, rec.lut
+    lut_ms = (lut_ns if lut_ns is not None else int(time.time() * 1e9)) // 1_000_000 - CL_EPOCH * 1000
+    fields = [_field(0, ns), _field(4, digest)]
+    if set_name:
+        fields.append(_field(1, set_name))
+    if key is not None:
+        fields.append(_field(2, key))
+    fields.append(_field(14, max(0, lut_ms).to_bytes(8, "big")))
+    if rec is None:
+        header = _MSG_HDR.pack(22, Info1.XDR, Info2.WRITE | Info2.DELETE, 0, 0, 0, 0, 0, 0, len(fields), 0)
+        body = header + b"".join(fields)
+    else:
+        ttl = _NEVER if rec.void_time == 0 else max(1, rec.void_time - now_cl)
+        ops = []
+        for name, (ptype, value) in rec.bins.items():
+            ops.append(_OP_HDR.pack(4 + len(name) + len(value), 2, ptype, 0, len(name)) + name + value)
+        header = _MSG_HDR.pack(22, Info1.XDR, Info2.WRITE, Info3.CREATE_OR_REPLACE, 0, 0, rec.gen, ttl, 0,
+                               len(fields), len(ops))
+        body = header + b"".join(fields) + b"".join(ops)
+    return bytes(pack_proto(3, len(body)) + body)
+
+
+@dataclass
+class ShipperFaults:
+    """Faults of the shipping side, settable while it runs.
+
+    ``drop_after``: after this many more messages are sent, the connection is cut abruptly
+    (acks in flight are lost), once; the shipper reconnects and re-ships what was not acked.
+    ``ack_timeout``: seconds without an ack before the connection is given up as dead and
+    its unacked messages re-shipped on a new one (a slow receiver trips it).
+    ``refuse_connect``: connection attempts that fail before one succeeds.
+    """
+
+    drop_after: int | None = None
+    ack_timeout: float = 10.0
+    refuse_connect: int = 0
+
+
+class _Item:
+    __slots__ = ("digest", "queued", "rewind", "rec", "msg")
+
+    def __init__(self, digest: bytes, queued: float, rewind: bool) -> None:
+        self.digest = digest
+        self.queued = queued
+        self.rewind = rewind
+        # the version shipped and its message: a re-ship of an unchanged record sends the same
+        # bytes (the TTL is not recomputed), so the receiver can recognise it
+        self.rec: Record | None = None
+        self.msg: bytes | None = None
+
+
+class _Stream:
+    """Ships one namespace of one DC from one node to one destination."""
+
+    def __init__(self, shipper: XdrShipper, dc: str, ns: NamespaceStore, dest: tuple[str, int],
+                 rewind: int | None, max_throughput: int) -> None:
+        self.shipper = shipper
+        self.dc = dc
+        self.ns = ns
+        self.dest = dest
+        self.max_throughput = max_throughput
+        self.lock = threading.Condition()
+        self.queue: collections.OrderedDict[bytes, _Item] = collections.OrderedDict()
+        self.retry: collections.deque[_Item] = collections.deque()
+        self.inflight: collections.deque[tuple[_Item, bytes]] = collections.deque()
+        self.deleted: dict[bytes, tuple[bytes, bytes | None, int]] = {}
+        self.stats = {"success": 0, "retry_conn_reset": 0, "retry_dest": 0, "recoveries": 0, "abandoned": 0,
+                      "not_found": 0}
+        self.stopped = threading.Event()
+        self.sock: socket.socket | None = None
+        self.progress_at = time.monotonic()  # last send or ack: a stalled connection is given up
+        node = shipper.node
+        self.partitions = [p for p in range(N_PARTITIONS) if node.owns(p)]
+        self.recoveries_pending = len(self.partitions)
+        self.rewind_cutoff_ns = None if rewind is None else node.store.clock.now_ns() - rewind * 1_000_000_000
+        self.thread = threading.Thread(target=self._run, name=f"xdr-ship-{dc}-{ns.name}", daemon=True)
+        self.thread.start()
+
+    # --- what the info commands see --------------------------------------------------------
+
+    def lag(self) -> int:
+        with self.lock:
+            oldest = [i.queued for i in (next(iter(self.queue.values()), None),
+                                         self.retry[0] if self.retry else None,
+                                         self.inflight[0][0] if self.inflight else None) if i is not None]
+            if not oldest and not self.recoveries_pending:
+                return 0
+        now = time.monotonic()
+        return max(1, int(now - min(oldest))) if oldest else 1
+
+    def stat_text(self) -> str:
+        with self.lock:
+            in_queue = len(self.queue) + len(self.retry)
+            in_progress = len(self.inflight)
+            s = dict(self.stats)
+        s.update(lag=self.lag(), in_queue=in_queue, in_progress=in_progress,
+                 recoveries_pending=self.recoveries_pending)
+        return ";".join(f"{k}={v}" for k, v in s.items())
+
+    # --- feeding ----------------------------------------------------------------------------
+
+    def changed(self, digest: bytes, removed: tuple[bytes, bytes | None, int] | None) -> None:
+        if not self.shipper.node.owns(partition_id(digest)):
+            return
+        with self.lock:
+            if removed is not None:
+                self.deleted[digest] = removed
+            else:
+                self.deleted.pop(digest, None)
+            if digest not in self.queue:
+                self.queue[digest] = _Item(digest, time.monotonic(), False)
+            self.lock.notify_all()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        with self.lock:
+            self.lock.notify_all()
+        sock = self.sock
+        if sock is not None:
+            _close(sock)
+        self.thread.join(5.0)
+
+    # --- shipping ---------------------------------------------------------------------------
+
+    def _next(self, wait: bool) -> _Item | None:
+        """The next record to ship: retries first, then what is queued (live changes and the
+        partitions of the rewind listed so far), then the next partition of the rewind."""
+        with self.lock:
+            while not self.stopped.is_set():
+                if self.retry:
+                    return self.retry.popleft()
+                if self.queue:
+                    return self.queue.popitem(last=False)[1]
+                if self._rewind_some():
+                    continue
+                if wait:
+                    self.lock.wait(0.05)
+                return None
+            return None
+
+    def _rewind_some(self) -> bool:
+        """Queue the records of the next partition of the rewind (called under the lock)."""
+        if not self.recoveries_pending:
+            return False
+        pid = self.partitions[len(self.partitions) - self.recoveries_pending]
+        cutoff = self.rewind_cutoff_ns
+        now = time.monotonic()
+        store = self.shipper.node.store
+        for digest in self.ns.ordered(pid):
+            rec = self.ns.parts[pid].get(digest)
+            if rec is None or not store.is_live(rec) or (cutoff is not None and rec.lut < cutoff):
+                continue
+            if digest not in self.queue:
+                self.queue[digest] = _Item(digest, now, True)
+        self.recoveries_pending -= 1
+        self.stats["recoveries"] += 1
+        return True
+
+    def _message(self, item: _Item) -> bytes | None:
+        store = self.shipper.node.store
+        ns = self.ns
+        rec = ns.parts[partition_id(item.digest)].get(item.digest)
+        now_cl = int(store.clock.now()) - CL_EPOCH
+        if rec is not None:
+            if item.rec is not rec or item.msg is None:
+                item.rec, item.msg = rec, ship_message(ns.name_bytes, item.digest, rec, now_cl=now_cl)
+            return item.msg
+        if item.rewind:
+            self.stats["not_found"] += 1
+            return None  # gone since the rewind listed it; its delete is queued separately
+        with self.lock:
+            gone = self.deleted.get(item.digest)
+        set_name, key, lut = gone if gone is not None else (b"", None, store.clock.now_ns())
+        return ship_message(ns.name_bytes, item.digest, None, now_cl=now_cl, set_name=set_name, key=key,
+                            lut_ns=lut)
+
+    def _connect(self) -> socket.socket | None:
+        faults = self.shipper.faults
+        delay = 0.02
+        while not self.stopped.is_set():
+            if faults.refuse_connect > 0:
+                faults.refuse_connect -= 1
+            else:
+                try:
+                    sock = socket.create_connection(self.dest, timeout=2.0)
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    sock.settimeout(None)
+                    return sock
+                except OSError:
+                    pass
+            self.stats["retry_conn_reset"] += 1
+            self.stopped.wait(delay)
+            delay = min(delay * 2, 0.5)
+        return None
+
+    def _run(self) -> None:
+        while not self.stopped.is_set():
+            sock = self._connect()
+            if sock is None:
+                return
+            self.sock = sock
+            acks = threading.Thread(target=self._read_acks, args=(sock,), daemon=True)
+            acks.start()
+            self._send_loop(sock)
+            _close(sock)
+            acks.join(5.0)
+            self.sock = None
+            with self.lock:  # everything unacked goes out again, in its order
+                lost = [item for item, _msg in self.inflight]
+                self.inflight.clear()
+                if lost:
+                    self.stats["retry_conn_reset"] += len(lost)
+                self.retry.extendleft(reversed(lost))
+                self.lock.notify_all()
+
+    def _send_loop(self, sock: socket.socket) -> None:
+        window = self.shipper.window
+        faults = self.shipper.faults
+        self.progress_at = time.monotonic()
+        while not self.stopped.is_set():
+            with self.lock:
+                while len(self.inflight) >= window and not self.stopped.is_set() and self.sock is sock:
+                    self.lock.wait(0.05)
+                    if time.monotonic() - self.progress_at > faults.ack_timeout:
+                        return  # no ack for too long: give the connection up
+                if self.sock is not sock:
+                    return  # the ack reader saw the connection end
+                if self.inflight and time.monotonic() - self.progress_at > faults.ack_timeout:
+                    return
+            batch: list[bytes] = []
+            while len(batch) < 32:
+                with self.lock:
+                    if len(self.inflight) >= window:
+                        break
+                item = self._next(wait=not batch)
+                if item is None:
+                    break
+                msg = self._message(item)
+                if msg is None:
+                    continue
+                with self.lock:
+                    self.inflight.append((item, msg))
+                batch.append(msg)
+                if faults.drop_after is not None:
+                    faults.drop_after -= 1
+                    if faults.drop_after <= 0:
+                        faults.drop_after = None
+                        try:
+                            sock.sendall(b"".join(batch))
+                        except OSError:
+                            pass
+                        return  # cut: in-flight acks are lost with the connection
+            if not batch:
+                if self.stopped.is_set():
+                    return
+                continue
+            try:
+                sock.sendall(b"".join(batch))
+            except OSError:
+                return
+            self.progress_at = time.monotonic()
+            if self.max_throughput:
+                time.sleep(len(batch) / self.max_throughput)
+
+    def _read_acks(self, sock: socket.socket) -> None:
+        buf = b""
+        try:
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                buf += data
+                n = len(buf) // _ACK_SIZE
+                if not n:
+                    continue
+                with self.lock:
+                    self.progress_at = time.monotonic()
+                    for i in range(n):
+                        result = buf[i * _ACK_SIZE + 13]
+                        if not self.inflight:
+                            break
+                        item, _msg = self.inflight.popleft()
+                        if result == 0:
+                            self.stats["success"] += 1
+                        else:  # the receiver asked for a retry
+                            self.stats["retry_dest"] += 1
+                            self.retry.append(item)
+                    self.lock.notify_all()
+                buf = buf[n * _ACK_SIZE:]
+        except OSError:
+            pass
+        finally:
+            with self.lock:
+                if self.sock is sock:
+                    self.sock = None
+                self.lock.notify_all()
+
+
+class _Dc:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.connector = False
+        self.dest: tuple[str, int] | None = None
+        self.namespaces: dict[str, dict[str, str]] = {}
+        self.streams: dict[str, _Stream] = {}
+
+
+def _params(text: str) -> dict[str, str]:
+    out = {}
+    for part in text.split(";"):
+        k, sep, v = part.partition("=")
+        if sep:
+            out[k.strip()] = v.strip()
+    return out
+
+
+class XdrShipper:
+    """The XDR side of one emulated node. Build with :meth:`attach`."""
+
+    def __init__(self, node: Any, *, window: int = 64) -> None:
+        self.node = node
+        self.window = window
+        self.faults = ShipperFaults()
+        self.dcs: dict[str, _Dc] = {}
+        self.mrt_disabled: set[str] = set()
+        self._lock = threading.Lock()
+        self._orig_handle: Callable[..., bool] | None = None
+
+    # --- installing -------------------------------------------------------------------------
+
+    @classmethod
+    def attach(cls, target: Any, *, window: int = 64) -> list[XdrShipper]:
+        """Give a node (an Emulator) or every node of an EmulatedCluster an XDR shipper."""
+        nodes = list(getattr(target, "nodes", None) or [target])
+        shippers = [cls(n, window=window) for n in nodes]
+        for s in shippers:
+            s._install()
+        return shippers
+
+    @staticmethod
+    def detach_all(shippers: Iterable[XdrShipper]) -> None:
+        for s in shippers:
+            s.detach()
+
+    def _install(self) -> None:
+        node = self.node
+        self._orig_handle = node._handle
+        node._handle = self._handle
+        for ns in node.store.namespaces.values():
+            hooks = getattr(ns, "_xdr_hooks", None)
+            if hooks is None:
+                hooks = []
+                _wrap_store(ns, hooks)
+            hooks.append(self._changed)
+
+    def detach(self) -> None:
+        """Stop shipping and restore the node's own behaviour."""
+        for dc in list(self.dcs.values()):
+            for stream in dc.streams.values():
+                stream.stop()
+        self.dcs.clear()
+        if self._orig_handle is not None:
+            self.node._handle = self._orig_handle
+            self._orig_handle = None
+        for ns in self.node.store.namespaces.values():
+            hooks = getattr(ns, "_xdr_hooks", [])
+            if self._changed in hooks:
+                hooks.remove(self._changed)
+
+    def _changed(self, ns: NamespaceStore, digest: bytes, removed: tuple[bytes, bytes | None, int] | None) -> None:
+        for dc in list(self.dcs.values()):
+            stream = dc.streams.get(ns.name)
+            if stream is not None:
+                stream.changed(digest, removed)
+
+    # --- info -------------------------------------------------------------------------------
+
+    def _handle(self, sock: socket.socket, mtype: int, body: bytes) -> bool:
+        assert self._orig_handle is not None
+        if mtype != 1 or not body:
+            return self._orig_handle(sock, mtype, body)
+        text = body.decode("utf-8", "replace")
+        lines = text[: text.rfind("\n")].split("\n") if "\n" in text else []
+        answers = [self.handle_info(line) for line in lines]
+        if all(a is None for a in answers):
+            return self._orig_handle(sock, mtype, body)
+        from aerobackup.testing._info import answer_info
+
+        out = []
+        for line, answer in zip(lines, answers, strict=True):
+            if answer is None:
+                out.append(answer_info(self.node, (line + "\n").encode()).decode("utf-8", "replace"))
+            else:
+                out.append(f"{line}\t{answer}\n")
+        reply = "".join(out).encode()
+        sock.sendall(pack_proto(1, len(reply)) + reply)
+        return True
+
+    def handle_info(self, line: str) -> str | None:
+        """The answer to one info command if it is about XDR (or the MRT fence), else None."""
+        name, _, rest = line.partition(":")
+        p = _params(rest)
+        ctx = p.get("context")
+        if name == "set-config" and ctx == "namespace" and "disable-mrt-writes" in p:
+            ns = p.get("namespace", p.get("id", ""))
+            if ns not in self.node.store.namespaces:
+                return "ERROR:4:namespace not found"
+            (self.mrt_disabled.add if p["disable-mrt-writes"] == "true" else self.mrt_disabled.discard)(ns)
+            return "ok"
+        if ctx != "xdr":
+            return None
+        with self._lock:
+            if name == "get-config":
+                return f"dcs={','.join(self.dcs)};src-id=0;trace-sample=0"
+            if name == "get-stats":
+                dc = self.dcs.get(p.get("dc", ""))
+                if dc is None:
+                    return f"ERROR::DC not found: {p.get('dc', '')}"
+                stream = dc.streams.get(p.get("namespace", ""))
+                if stream is None:
+                    return "ERROR::namespace not found"
+                return stream.stat_text()
+            if name == "set-config":
+                return self._set_config(p)
+        return None
+
+    def _set_config(self, p: dict[str, str]) -> str:
+        name = p.get("dc", "")
+        action = p.get("action")
+        if not name:
+            return "ERROR:4:missing dc"
+        if action == "create" and "namespace" not in p and "node-address-port" not in p:
+            if name in self.dcs:
+                return "ERROR:4:DC already exists"
+            self.dcs[name] = _Dc(name)
+            return "ok"
+        dc = self.dcs.get(name)
+        if dc is None:
+            return "ERROR:4:DC not found"
+        if action == "delete" and "namespace" not in p and "node-address-port" not in p:
+            for stream in dc.streams.values():
+                stream.stop()
+            del self.dcs[name]
+            return "ok"
+        if "connector" in p:
+            dc.connector = p["connector"] == "true"
+            return "ok"
+        if "node-address-port" in p:
+            host, _, port = p["node-address-port"].rpartition(":")
+            if action == "add":
+                if not host or not port.isdigit():
+                    return "ERROR:4:bad node-address-port"
+                dc.dest = (host, int(port))
+            elif action == "remove":
+                dc.dest = None
+            return "ok"
+        ns_name = p.get("namespace")
+        if ns_name is not None:
+            ns = self.node.store.namespaces.get(ns_name)
+            if ns is None:
+                return "ERROR:4:namespace not found"
+            settings = dc.namespaces.setdefault(ns_name, {})
+            if action == "add":
+                if dc.dest is None:
+                    return "ERROR:4:DC has no node-address-port"
+                rewind = p.get("rewind")
+                if rewind is not None and rewind != "all" and not rewind.isdigit():
+                    return "ERROR:4:bad rewind"
+                seconds = None if rewind in (None, "all") else int(rewind)
+                if rewind is None:
+                    seconds = 0  # no rewind: ship only what is written from now on
+                stream = _Stream(self, name, ns, dc.dest, seconds, int(settings.get("max-throughput", "0")))
+                if rewind is None:
+                    stream.recoveries_pending = 0
+                dc.streams[ns_name] = stream
+                return "ok"
+            if action == "remove":
+                if ns_name in dc.streams:
+                    dc.streams.pop(ns_name).stop()
+                return "ok"
+            for key in ("max-throughput", "forward"):
+                if key in p:
+                    settings[key] = p[key]
+                    return "ok"
+        return "ERROR:4:invalid set-config parameter"
+
+
+def _wrap_store(ns: NamespaceStore, hooks: list[Callable[..., None]]) -> None:
+    """Tell ``hooks`` of every put and remove on this namespace store (instance attributes only)."""
+    put, remove = ns.put, ns.remove
+
+    def put_hook(rec: Record) -> None:
+        put(rec)
+        for h in list(hooks):
+            h(ns, rec.digest, None)
+
+    def remove_hook(digest: bytes) -> None:
+        old = ns.parts[partition_id(digest)].get(digest)
+        remove(digest)
+        if old is not None:
+            for h in list(hooks):
+                h(ns, digest, (old.set_name, old.key, time.time_ns()))
+
+    ns.put = put_hook
+    ns.remove = remove_hook
+    ns._xdr_hooks = hooks
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass

@@ -1,0 +1,546 @@
+"""The XDR backup job: make the cluster ship a namespace to us and write it to ASBX files.
+
+Steps (wire-protocol.md §2.6, backup-go's XDR reader): start the receiver; on every node create
+the DC in connector mode pointing at the receiver and add the namespace with the rewind; poll
+``get-stats`` until every node has finished its rewind (``recoveries_pending`` 0), then fence
+transaction (MRT) writes while the lag drains to 0; then remove the DC (which drops its
+namespaces), lift the fence, close the files. A Community Edition cluster refuses the very first
+command with ``ERROR:25``, and the job stops there with a clear message.
+
+Files are ``<worker>_<ns>_<n>.asbx`` (asb-format §13.3): ``parallel_write`` writers, records
+routed by partition (so every version of a record lands in the same writer's files, in the order
+shipped), file numbers from one counter starting at 1, a new file past ``file_limit`` bytes
+(counted before compression and encryption), transforms as for any backup.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any, BinaryIO, Protocol, cast
+
+from ..errors import AerobackupError, ClusterError, JobCancelled, StorageError
+from ..jobs import BackupStats, Counters, Job, JobControl, ProgressCallback
+from ..keys import load_aes_key
+from ..model import XdrToken, partition_id
+from ..protocols import StorageBackend, Transform, TransformOptions
+from ..runtime import Runtime
+from ..transforms_chain import open_backup_writer
+from . import asbx_io
+from .config import BackupXdrConfig
+from .receiver import AckSlot, XdrReceiver
+
+__all__ = ["InfoCluster", "XdrStats", "backup_xdr", "node_names", "parse_stats", "start_xdr_commands", "stop_xdr"]
+
+log = logging.getLogger("aerobackup.xdr")
+
+_GET_STATS_ATTEMPTS = 5
+_BATCH = 512  # entries a writer takes from its queue at once
+
+
+class InfoCluster(Protocol):
+    """What the XDR job needs of a cluster: info commands by node, and ``nodes`` (a sequence, or a
+    method returning one, of objects with ``.name``) as ``aerobackup.cluster.Cluster`` has."""
+
+    def info(self, command: str, node: str | None = None) -> str: ...
+
+
+def node_names(cluster: InfoCluster) -> list[str]:
+    """Names of the cluster's nodes, whether ``nodes`` is a property or a method."""
+    nodes = getattr(cluster, "nodes", ())
+    if callable(nodes):
+        nodes = nodes()
+    return [str(n.name) for n in cast(Sequence[Any], nodes)]
+
+
+class XdrStats:
+    """The three ``get-stats:context=xdr`` values the job steers by."""
+
+    __slots__ = ("lag", "recoveries", "recoveries_pending")
+
+    def __init__(self, lag: int, recoveries: int, recoveries_pending: int) -> None:
+        self.lag = lag
+        self.recoveries = recoveries
+        self.recoveries_pending = recoveries_pending
+
+    def __repr__(self) -> str:
+        return f"XdrStats(lag={self.lag}, recoveries={self.recoveries}, pending={self.recoveries_pending})"
+
+
+def parse_stats(answer: str) -> XdrStats:
+    """``key=value;...`` → XdrStats (missing keys count as 0)."""
+    values: dict[str, int] = {}
+    for item in answer.strip().split(";"):
+        key, sep, value = item.partition("=")
+        if sep and key.strip() in ("lag", "recoveries", "recoveries_pending"):
+            try:
+                values[key.strip()] = int(value)
+            except ValueError:
+                raise ClusterError(f"XDR stats: {key.strip()} is not a number: {value!r}") from None
+    return XdrStats(values.get("lag", 0), values.get("recoveries", 0), values.get("recoveries_pending", 0))
+
+
+def start_xdr_commands(config: BackupXdrConfig, host_port: str) -> list[str]:
+    """The info commands that set up shipping on one node, in order (§2.6 steps 1-6)."""
+    dc, ns = config.dc, config.namespace
+    cmds = [
+        f"set-config:context=xdr;dc={dc};action=create",
+        f"set-config:context=xdr;dc={dc};connector=true",
+        f"set-config:context=xdr;dc={dc};node-address-port={host_port};action=add",
+    ]
+    if config.max_throughput:
+        cmds.append(f"set-config:context=xdr;dc={dc};namespace={ns};max-throughput={config.max_throughput}")
+    cmds.append(f"set-config:context=xdr;dc={dc};namespace={ns};action=add;rewind={config.rewind}")
+    if config.forward:
+        cmds.append(f"set-config:context=xdr;dc={dc};namespace={ns};forward=true")
+    return cmds
+
+
+def _check_answer(node: str, command: str, answer: str) -> None:
+    if "ERROR" not in answer.upper():
+        return
+    if "ERROR:25" in answer or "enterprise" in answer.lower():
+        raise ClusterError(
+            f"node {node} refused XDR ({answer.strip()}): XDR backups need an Enterprise Edition cluster; "
+            "use a scan backup on Community Edition", code=25)
+    raise ClusterError(f"node {node}: '{command}' failed: {answer.strip()}")
+
+
+def stop_xdr(cluster: InfoCluster, dc: str, namespace: str | None = None, *, unblock_mrt: bool = True) -> list[str]:
+    """Remove the DC on every node (and lift the MRT fence); returns the errors met, if any.
+
+    Also the clean-up after an interrupted XDR backup (the Go CLI's ``--stop-xdr``/``--unblock-mrt``).
+    """
+    errors = []
+    for node in node_names(cluster):
+        commands = [f"set-config:context=xdr;dc={dc};action=delete"]
+        if unblock_mrt and namespace:
+            commands.append(f"set-config:context=namespace;namespace={namespace};disable-mrt-writes=false")
+        for command in commands:
+            try:
+                answer = cluster.info(command, node)
+                if "ERROR" in answer.upper() and "disable-mrt-writes" not in command:
+                    errors.append(f"node {node}: '{command}': {answer.strip()}")
+            except AerobackupError as exc:
+                errors.append(f"node {node}: '{command}': {exc}")
+    return errors
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+
+class _Files:
+    """Shared by the writers: the file-number counter and the list of finished files."""
+
+    def __init__(self, config: BackupXdrConfig, storage: StorageBackend, transforms: list[Transform],
+                 counters: Counters) -> None:
+        self.config = config
+        self.storage = storage
+        self.transforms = transforms
+        self.counters = counters
+        self._lock = threading.Lock()
+        self._next = 0
+
+    def next_number(self) -> int:
+        with self._lock:
+            self._next += 1
+            return self._next
+
+
+class _OpenFile:
+    def __init__(self, files: _Files, worker: int) -> None:
+        ns = files.config.namespace
+        self.number = files.next_number()
+        self.name = asbx_io.file_name(worker, ns, self.number)
+        self._cm: AbstractContextManager[BinaryIO] = files.storage.open_write(self.name)
+        raw = self._cm.__enter__()
+        self._counting = _Counting(raw)
+        try:
+            self.out = open_backup_writer(self._counting, files.transforms)  # type: ignore[arg-type]
+            self.out.write(asbx_io.header(ns, self.number))
+        except BaseException as exc:
+            self._cm.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        self.raw_bytes = asbx_io.HEADER_SIZE
+        self.entries = 0
+
+    def close(self) -> int:
+        """Finish the transforms and publish the file; returns the bytes stored."""
+        self.out.close()
+        self._cm.__exit__(None, None, None)
+        return self._counting.count
+
+    def abort(self, exc: BaseException) -> None:
+        try:
+            self._cm.__exit__(type(exc), exc, exc.__traceback__)
+        except BaseException:  # nothing more to do for a file we are discarding
+            log.debug("discarding %s failed", self.name, exc_info=True)
+
+
+class _Counting:
+    """Counts bytes on their way to the storage stream; closing does not close it (the storage
+    publishes when its ``with`` block ends)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.count = 0
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        self.raw.write(data)
+        n = len(data)
+        self.count += n
+        return n
+
+    def writable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _Writer:
+    """One writer thread: takes tokens of its partitions, appends them to its current file."""
+
+    def __init__(self, index: int, files: _Files, receiver_done: Any, queue_size: int) -> None:
+        self.index = index
+        self.files = files
+        self._mark_done = receiver_done
+        self.queue: queue.Queue[tuple[XdrToken, AckSlot] | None] = queue.Queue(maxsize=max(1, queue_size))
+        self.error: BaseException | None = None
+        self._file: _OpenFile | None = None
+        self.thread = threading.Thread(target=self._run, name=f"xdr-writer-{index}", daemon=True)
+        self.thread.start()
+
+    def put(self, token: XdrToken, slot: AckSlot) -> None:
+        if self.error is not None:
+            raise self.error  # ends the receiving connection; the job reports the error
+        self.queue.put((token, slot))
+
+    def _run(self) -> None:
+        q = self.queue
+        config = self.files.config
+        limit, ns = config.file_limit, config.namespace
+        counters = self.files.counters
+        try:
+            while True:
+                item = q.get()
+                if item is None:
+                    break
+                items = [item]
+                stop = False
+                while len(items) < _BATCH:
+                    try:
+                        nxt = q.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        stop = True
+                        break
+                    items.append(nxt)
+                chunk: list[bytes] = []
+                raw = written = foreign = 0
+                for token, _slot in items:
+                    if token.namespace != ns:
+                        foreign += 1
+                        continue
+                    size = asbx_io.ENTRY_PREFIX + len(token.payload)
+                    f = self._file
+                    if f is None or (limit and f.entries and f.raw_bytes + size > limit):
+                        if chunk:
+                            assert f is not None
+                            f.out.write(b"".join(chunk))
+                            chunk = []
+                        self._rotate()
+                        f = self._file
+                        assert f is not None
+                    chunk.append(asbx_io.entry_prefix(token.digest, len(token.payload)))
+                    chunk.append(token.payload)
+                    f.raw_bytes += size
+                    f.entries += 1
+                    raw += size
+                    written += 1
+                if chunk:
+                    assert self._file is not None
+                    self._file.out.write(b"".join(chunk))
+                counters.add(records_read=len(items), records_written=written, records_filtered=foreign,
+                             bytes_raw=raw)
+                self._mark_done([slot for _token, slot in items])
+                if stop:
+                    break
+            self._close_file()
+        except BaseException as exc:
+            self.error = exc
+            if self._file is not None:
+                self._file.abort(exc)
+                self._file = None
+            # unblock a receiver thread waiting on our full queue; its records stay unacked
+            while True:
+                try:
+                    q.get_nowait()
+                except queue.Empty:
+                    break
+
+    def _rotate(self) -> None:
+        self._close_file()
+        self._file = _OpenFile(self.files, self.index)
+        self.files.counters.add(bytes_raw=asbx_io.HEADER_SIZE)
+
+    def _close_file(self) -> None:
+        f, self._file = self._file, None
+        if f is not None:
+            stored = f.close()
+            self.files.counters.add(bytes_written=stored)
+            self.files.counters.file_written(f.name)
+
+    def finish(self, timeout: float | None = None) -> None:
+        """Write what is queued, close the file, stop."""
+        if self.thread.is_alive():
+            self.queue.put(None)
+        self.thread.join(timeout)
+
+    def abort(self) -> None:
+        if self.error is None:
+            self.error = JobCancelled("XDR backup cancelled")
+        if self.thread.is_alive():
+            try:
+                self.queue.put_nowait(None)
+            except queue.Full:
+                pass
+
+
+# --- the job ------------------------------------------------------------------------------------
+
+
+def _transforms(runtime: Runtime, config: BackupXdrConfig) -> list[Transform]:
+    out: list[Transform] = []
+    if config.compression.enabled:
+        out.append(runtime.transform(config.compression.mode, TransformOptions(level=config.compression.level)))
+    key = load_aes_key(config.encryption, runtime, secret_agent=config.secret_agent)
+    if key is not None:
+        out.append(runtime.transform(config.encryption.mode, TransformOptions(key=key)))
+    return out
+
+
+def _check_destination(storage: StorageBackend, namespace: str) -> None:
+    clash = [o.name for o in storage.list("") if o.name.endswith(asbx_io.SUFFIX)]
+    if clash:
+        raise StorageError(f"the backup location already holds ASBX files ({', '.join(sorted(clash)[:3])}"
+                           f"{', …' if len(clash) > 3 else ''}): choose an empty directory")
+
+
+def backup_xdr(
+    config: BackupXdrConfig,
+    storage: StorageBackend,
+    cluster: InfoCluster,
+    *,
+    runtime: Runtime | None = None,
+    progress: ProgressCallback | None = None,
+    progress_interval: float = 1.0,
+    stats_delay: float = 3.0,
+) -> Job[BackupStats]:
+    """Start an XDR backup of ``config.namespace`` into ``storage``; returns its job handle.
+
+    ``cluster`` is an ``aerobackup.cluster.Cluster`` (anything with ``nodes()`` and
+    ``info(command, node)``). ``stats_delay`` is how long after setting up XDR the first stats
+    are trusted (a node may not report its rewind at once; backup-go waits 3 s).
+    ``job.wait()`` returns BackupStats (``files_written`` lists the ASBX files).
+    """
+    counters = Counters(BackupStats)
+    rt = runtime if runtime is not None else Runtime.discover()
+
+    def run(control: JobControl) -> None:
+        _Run(config, storage, cluster, rt, control, counters, stats_delay).run()
+
+    return Job("backup-xdr", run, counters, progress=progress, progress_interval=progress_interval)
+
+
+class _Run:
+    def __init__(self, config: BackupXdrConfig, storage: StorageBackend, cluster: InfoCluster, rt: Runtime,
+                 control: JobControl, counters: Counters, stats_delay: float) -> None:
+        self.config = config
+        self.storage = storage
+        self.cluster = cluster
+        self.rt = rt
+        self.control = control
+        self.counters = counters
+        self.stats_delay = stats_delay
+        self.writers: list[_Writer] = []
+        self.receiver: XdrReceiver | None = None
+        self.started_nodes: list[str] = []
+        self.mrt_blocked: list[str] = []
+
+    def run(self) -> None:
+        config = self.config
+        transforms = _transforms(self.rt, config)
+        _check_destination(self.storage, config.namespace)
+        files = _Files(config, self.storage, transforms, self.counters)
+        receiver = XdrReceiver(
+            self._deliver,
+            host=config.local_address,
+            port=config.local_port,
+            tls=config.tls,
+            max_connections=config.max_connections,
+            read_timeout=config.read_timeout_ms / 1000,
+            write_timeout=config.write_timeout_ms / 1000,
+            ack_queue_size=config.ack_queue_size,
+        )
+        self.writers = [_Writer(i, files, receiver.mark_done, config.result_queue_size)
+                        for i in range(config.parallel_write)]
+        self.receiver = receiver
+        failed: BaseException | None = None
+        try:
+            host, port = receiver.start()
+            self._start_nodes(f"{config.local_address}:{port}")
+            self._wait_shipped()
+        except BaseException as exc:
+            failed = exc
+        finally:
+            self._clean_up(failed)
+        if failed is not None:
+            raise failed
+
+    def _deliver(self, token: XdrToken, slot: AckSlot) -> None:
+        writers = self.writers
+        n = len(writers)
+        # backup-go's split: partition ranges of equal size per writer
+        index = min(partition_id(token.digest) // (4096 // n), n - 1) if n > 1 else 0
+        writers[index].put(token, slot)
+
+    def _info(self, node: str, command: str) -> str:
+        policy = self.config.info_retry
+        for attempt in range(policy.max_retries + 1):
+            try:
+                return self.cluster.info(command, node)
+            except ClusterError as exc:
+                if exc.code is not None or attempt >= policy.max_retries:
+                    raise
+                time.sleep(policy.delay(attempt))
+        raise AssertionError("unreachable")
+
+    def _start_nodes(self, host_port: str) -> None:
+        nodes = node_names(self.cluster)
+        if not nodes:
+            raise ClusterError("the cluster has no node to set up XDR on")
+        commands = start_xdr_commands(self.config, host_port)
+        for node in nodes:
+            self.control.check()
+            for i, command in enumerate(commands):
+                answer = self._info(node, command)
+                _check_answer(node, command, answer)
+                if i == 0:
+                    self.started_nodes.append(node)
+            log.info("XDR: node %s ships namespace %s to %s (dc %s, rewind %s)", node, self.config.namespace,
+                     host_port, self.config.dc, self.config.rewind)
+
+    def _stats(self, node: str) -> XdrStats:
+        command = f"get-stats:context=xdr;dc={self.config.dc};namespace={self.config.namespace}"
+        last: BaseException | None = None
+        for attempt in range(_GET_STATS_ATTEMPTS):
+            if attempt:
+                time.sleep(min(attempt * 0.5, 2.0))
+            try:
+                answer = self._info(node, command)
+                if "ERROR" in answer.upper():
+                    raise ClusterError(f"node {node}: '{command}' failed: {answer.strip()}")
+                return parse_stats(answer)
+            except ClusterError as exc:
+                last = exc
+        raise ClusterError(f"node {node}: cannot read XDR stats after {_GET_STATS_ATTEMPTS} attempts: {last}")
+
+    def _wait_shipped(self) -> None:
+        config, receiver, control = self.config, self.receiver, self.control
+        assert receiver is not None
+        period = config.info_polling_period_ms / 1000
+        start = time.monotonic()
+        deadline = start + config.start_timeout_ms / 1000 if config.start_timeout_ms else None
+        trusted = start + self.stats_delay
+        nodes = list(self.started_nodes)
+        recovered: set[str] = set()
+        finished: set[str] = set()
+        while True:
+            if control.cancel_event.wait(min(period, max(0.0, trusted - time.monotonic())) or period):
+                raise JobCancelled("XDR backup cancelled")
+            self._check_writers()
+            now = time.monotonic()
+            if now < trusted:
+                continue
+            for node in nodes:
+                if node in finished:
+                    continue
+                stats = self._stats(node)
+                log.debug("XDR stats of %s: %r", node, stats)
+                if stats.recoveries_pending:
+                    continue
+                recovered.add(node)
+                if len(recovered) < len(nodes):
+                    continue  # the fence goes up only when every node has finished its rewind
+                if not self.mrt_blocked:
+                    self._block_mrt(nodes)
+                if stats.lag == 0:
+                    self._stop_node(node)
+                    finished.add(node)
+            if len(finished) == len(nodes):
+                return
+            if deadline is not None and not receiver.first_message.is_set() and now > deadline:
+                raise ClusterError(
+                    f"no record arrived from the cluster within {config.start_timeout_ms} ms: check that "
+                    f"{config.local_address}:{receiver.port} is reachable from the nodes (local_address)")
+
+    def _block_mrt(self, nodes: list[str]) -> None:
+        for node in nodes:
+            command = f"set-config:context=namespace;namespace={self.config.namespace};disable-mrt-writes=true"
+            try:
+                answer = self._info(node, command)
+            except ClusterError as exc:
+                answer = f"ERROR: {exc}"
+            if "ERROR" in answer.upper():  # backup-go logs and goes on
+                log.warning("XDR: node %s: cannot fence MRT writes: %s", node, answer.strip())
+            self.mrt_blocked.append(node)
+
+    def _stop_node(self, node: str) -> None:
+        ns, dc = self.config.namespace, self.config.dc
+        if node in self.mrt_blocked:
+            self._info(node, f"set-config:context=namespace;namespace={ns};disable-mrt-writes=false")
+            self.mrt_blocked.remove(node)
+        answer = self._info(node, f"set-config:context=xdr;dc={dc};action=delete")
+        _check_answer(node, "remove dc", answer)
+        self.started_nodes.remove(node)
+
+    def _check_writers(self) -> None:
+        for w in self.writers:
+            if w.error is not None:
+                raise w.error
+
+    def _clean_up(self, failed: BaseException | None) -> None:
+        for node in list(self.started_nodes):
+            try:
+                self.cluster.info(f"set-config:context=xdr;dc={self.config.dc};action=delete", node)
+            except AerobackupError as exc:
+                log.warning("XDR: could not remove dc %s from node %s: %s", self.config.dc, node, exc)
+        for node in list(self.mrt_blocked):
+            try:
+                self.cluster.info(
+                    f"set-config:context=namespace;namespace={self.config.namespace};disable-mrt-writes=false", node)
+            except AerobackupError as exc:
+                log.warning("XDR: could not lift the MRT fence on node %s: %s", node, exc)
+        if self.receiver is not None:
+            self.receiver.stop()
+        if failed is None:
+            for w in self.writers:
+                w.finish()
+            errors = [w.error for w in self.writers if w.error is not None]
+            if errors:
+                raise errors[0]
+        else:
+            for w in self.writers:
+                w.abort()
+            for w in self.writers:
+                w.thread.join(5.0)

@@ -1,0 +1,417 @@
+"""The XDR receiver: a TCP (optionally TLS) server that the source cluster ships records to.
+
+Protocol (wire-protocol.md §10): every message is one proto ``02 03 <size48>`` + AS_MSG, one
+per record; for each the receiver answers exactly 30 bytes (proto header + a 22-byte header
+that is zero except the result code: 0 = OK, 11 = retry), in the order the messages came.
+
+Why acks wait: a message is acked only once the writer has put it into the open ASBX file
+(``mark_done``), never on receipt, so a record the cluster believes shipped is in the backup.
+Messages that arrive while the ack queue of their connection is full wait on the socket
+(back-pressure reaches the cluster through TCP), and ``deliver`` may block on a full writer
+queue for the same reason.
+
+Each connection has a reader thread (parse, hand over) and an ack thread (write acks in order
+as the writer finishes them). A re-sent message identical to one received a moment before
+(XDR retries what it shipped on a connection that broke before the ack arrived) is not written
+twice: it is acked when the first copy is written.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import socket
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..config import TlsConfig
+from ..errors import ConfigError
+from ..model import XdrToken
+from ..wire.protocol import PROTO_SIZE_MAX, Field, Info1, MsgType, Result, pack_proto
+
+__all__ = ["ACK_OK", "ACK_RETRY", "MRT_MONITOR_SET", "AckSlot", "ReceiverStats", "XdrReceiver", "ack_message"]
+
+log = logging.getLogger("aerobackup.xdr")
+
+MRT_MONITOR_SET = b"<ERO~MRT"  # transaction-monitor records: acked, never written (§10.3)
+_KEY_TYPES = (1, 3, 4)  # integer, string, blob
+_RECENT = 16384  # messages remembered to recognise re-sends (a few in-flight windows)
+
+
+def ack_message(result: int) -> bytes:
+    """The 30-byte ack: proto header of type 3, size 22, then 22 zero bytes but the result."""
+    body = bytearray(22)
+    body[5] = result
+    return pack_proto(MsgType.AS_MSG, 22) + bytes(body)
+
+
+ACK_OK = ack_message(Result.OK)
+ACK_RETRY = ack_message(Result.UNAVAILABLE)
+
+
+class AckSlot:
+    """One message's place in its connection's ack order; the writer sets ``done``."""
+
+    __slots__ = ("done", "result")
+
+    def __init__(self, result: int = Result.OK, done: bool = False) -> None:
+        self.result = result
+        self.done = done
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverStats:
+    connections: int  # accepted and served
+    refused: int  # turned away: max_connections reached
+    messages: int  # well-formed messages received (re-sends and skipped ones included)
+    bytes: int
+    duplicates: int  # re-sends recognised and not written again
+    skipped: int  # transaction-monitor records
+    retries: int  # messages answered "retry" (malformed)
+
+
+Deliver = Callable[[XdrToken, AckSlot], None]
+
+
+class _Conn:
+    __slots__ = ("sock", "peer", "pending", "reading", "thread_r", "thread_w", "messages", "bytes", "dup",
+                 "skipped", "retries")
+
+    def __init__(self, sock: socket.socket, peer: str) -> None:
+        self.sock = sock
+        self.peer = peer
+        self.pending: collections.deque[AckSlot] = collections.deque()
+        self.reading = True
+        self.messages = self.bytes = self.dup = self.skipped = self.retries = 0
+        self.thread_r: threading.Thread = threading.current_thread()
+        self.thread_w: threading.Thread | None = None
+
+
+class XdrReceiver:
+    """Accepts the cluster's connections and hands each record to ``deliver``.
+
+    ``deliver(token, slot)`` must eventually lead to ``mark_done([slot, ...])`` (the backup's
+    writer does it after writing the entry). It may block to apply back-pressure.
+    """
+
+    def __init__(
+        self,
+        deliver: Deliver,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: TlsConfig | None = None,
+        max_connections: int = 4096,
+        read_timeout: float = 1.0,
+        write_timeout: float = 1.0,
+        ack_queue_size: int = 256,
+    ) -> None:
+        self._deliver = deliver
+        self.host = host
+        self.port = port
+        self._tls = _server_context(tls) if tls is not None and tls.enable else None
+        self.max_connections = max_connections
+        self.read_timeout = read_timeout or None
+        self.write_timeout = write_timeout or None
+        self.ack_queue_size = max(1, ack_queue_size)
+        self.first_message = threading.Event()
+        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._conns: set[_Conn] = set()
+        self._closed_stats = [0, 0, 0, 0, 0]
+        self._accepted = 0
+        self._refused = 0
+        self._recent: dict[bytes, tuple[bytes, AckSlot]] = {}
+        self._recent_order: collections.deque[bytes] = collections.deque()
+        self._recent_lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        self._stopping = threading.Event()
+        self._accept_thread: threading.Thread | None = None
+
+    # --- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> tuple[str, int]:
+        """Bind and start accepting; returns the address actually bound (port 0 → a free one)."""
+        try:
+            listener = socket.create_server((self.host, self.port), backlog=128, reuse_port=False)
+        except OSError as exc:
+            raise ConfigError("backup_xdr.local_port",
+                              f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}") from None
+        listener.settimeout(0.2)  # so stop() is noticed without a wake-up connection
+        self._listener = listener
+        self.port = listener.getsockname()[1]
+        self._accept_thread = threading.Thread(target=self._accept_loop, name="xdr-accept", daemon=True)
+        self._accept_thread.start()
+        return self.host, self.port
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting, close every connection (unacked messages stay unacked: XDR re-ships them)."""
+        self._stopping.set()
+        if self._listener is not None:
+            self._listener.close()
+        if self._accept_thread is not None:
+            self._accept_thread.join(timeout)
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            _shutdown(conn.sock)
+        with self._cond:
+            self._cond.notify_all()
+        for conn in conns:
+            for t in (conn.thread_r, conn.thread_w):
+                if t is not None and t is not threading.current_thread():
+                    t.join(timeout)
+
+    def __enter__(self) -> XdrReceiver:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- called by the writer ---------------------------------------------------------------
+
+    def mark_done(self, slots: list[AckSlot]) -> None:
+        """These messages are in the backup file: their acks may go out."""
+        for slot in slots:
+            slot.done = True
+        with self._cond:
+            self._cond.notify_all()
+
+    @property
+    def active_connections(self) -> int:
+        with self._lock:
+            return len(self._conns)
+
+    def stats(self) -> ReceiverStats:
+        with self._lock:
+            totals = list(self._closed_stats)
+            for c in self._conns:
+                for i, v in enumerate((c.messages, c.bytes, c.dup, c.skipped, c.retries)):
+                    totals[i] += v
+            return ReceiverStats(self._accepted, self._refused, *totals)
+
+    # --- accepting --------------------------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        while not self._stopping.is_set():
+            try:
+                sock, addr = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            peer = f"{addr[0]}:{addr[1]}"
+            with self._lock:
+                full = len(self._conns) >= self.max_connections
+                if full:
+                    self._refused += 1
+            if full:
+                log.warning("XDR receiver: refusing %s: %d connections already", peer, self.max_connections)
+                sock.close()
+                continue
+            threading.Thread(target=self._serve, args=(sock, peer), name=f"xdr-conn-{peer}", daemon=True).start()
+
+    def _serve(self, sock: socket.socket, peer: str) -> None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        ack_sock: socket.socket = sock
+        if self._tls is not None:
+            sock.settimeout(max(self.read_timeout or 5.0, 5.0))
+            try:
+                sock = self._tls.wrap_socket(sock, server_side=True)
+            except (ssl.SSLError, OSError) as exc:
+                log.warning("XDR receiver: TLS handshake with %s failed: %s", peer, exc)
+                sock.close()
+                return
+            ack_sock = sock
+            sock.settimeout(max(self.read_timeout or 0, self.write_timeout or 0) or None)
+        else:
+            # A second socket object on a duplicate descriptor gives acks their own (write) timeout.
+            ack_sock = socket.socket(fileno=os.dup(sock.fileno()))
+            ack_sock.settimeout(self.write_timeout)
+            sock.settimeout(self.read_timeout)
+        conn = _Conn(sock, peer)
+        with self._lock:
+            if self._stopping.is_set():
+                sock.close()
+                if ack_sock is not sock:
+                    ack_sock.close()
+                return
+            self._conns.add(conn)
+            self._accepted += 1
+        thread_w = threading.Thread(target=self._ack_loop, args=(conn, ack_sock), name=f"xdr-ack-{peer}",
+                                    daemon=True)
+        conn.thread_w = thread_w
+        thread_w.start()
+        try:
+            self._read_loop(conn)
+        except (OSError, ValueError) as exc:  # timeouts, resets, reads on a socket closed by stop()
+            log.debug("XDR receiver: connection %s ended: %s", peer, exc)
+        finally:
+            with self._cond:
+                conn.reading = False
+                self._cond.notify_all()
+            thread_w.join()
+            _shutdown(sock)
+            sock.close()
+            if ack_sock is not sock:
+                ack_sock.close()
+            with self._lock:
+                self._conns.discard(conn)
+                for i, v in enumerate((conn.messages, conn.bytes, conn.dup, conn.skipped, conn.retries)):
+                    self._closed_stats[i] += v
+
+    # --- one connection ---------------------------------------------------------------------
+
+    def _read_loop(self, conn: _Conn) -> None:
+        rfile = conn.sock.makefile("rb", buffering=256 * 1024)
+        read = rfile.read
+        cond, pending, limit = self._cond, conn.pending, self.ack_queue_size
+        first = self.first_message
+        try:
+            while not self._stopping.is_set():
+                head = read(8)
+                if len(head) < 8:
+                    return  # the cluster closed the connection
+                value = int.from_bytes(head, "big")
+                version, mtype, size = value >> 56, (value >> 48) & 0xFF, value & 0xFFFF_FFFF_FFFF
+                if version != 2 or mtype != MsgType.AS_MSG or size > PROTO_SIZE_MAX:
+                    log.warning("XDR receiver: %s sent a bad proto header %s; dropping it", conn.peer, head.hex())
+                    return
+                body = read(size)
+                if len(body) < size:
+                    return
+                if not first.is_set():
+                    first.set()
+                conn.messages += 1
+                conn.bytes += 8 + size
+                if len(pending) >= limit:
+                    with cond:
+                        while len(pending) >= limit and not self._stopping.is_set():
+                            cond.wait(0.5)
+                token = _token(head, body)
+                if token is None:  # malformed: ask for a retry, then drop the connection (§10.3)
+                    conn.retries += 1
+                    with cond:
+                        pending.append(AckSlot(Result.UNAVAILABLE, done=True))
+                        cond.notify_all()
+                    return
+                if token is _SKIP:
+                    conn.skipped += 1
+                    with cond:
+                        pending.append(AckSlot(done=True))
+                        cond.notify_all()
+                    continue
+                slot = self._admit(token, conn)
+                with cond:
+                    pending.append(slot)
+                    if slot.done:
+                        cond.notify_all()
+        finally:
+            rfile.close()
+
+    def _admit(self, token: XdrToken, conn: _Conn) -> AckSlot:
+        """Hand a message to the writer, unless it is a re-send of one just handed over."""
+        digest, payload = token.digest, token.payload
+        with self._recent_lock:
+            seen = self._recent.get(digest)
+            if seen is not None and seen[0] == payload:
+                conn.dup += 1
+                return seen[1]  # its ack waits for the first copy to be written
+            slot = AckSlot()
+            recent = self._recent
+            if seen is None:
+                self._recent_order.append(digest)
+                if len(self._recent_order) > _RECENT:
+                    recent.pop(self._recent_order.popleft(), None)
+            recent[digest] = (payload, slot)
+            # deliver under the lock: copies of one record reach the writer in arrival order
+            self._deliver(token, slot)
+        return slot
+
+    def _ack_loop(self, conn: _Conn, sock: socket.socket) -> None:
+        cond, pending = self._cond, conn.pending
+        while True:
+            with cond:
+                while not (pending and pending[0].done):
+                    if self._stopping.is_set() or (not conn.reading and not pending):
+                        return
+                    if not conn.reading:  # waiting for the writer to finish the last ones
+                        if not cond.wait(self.write_timeout or 5.0):
+                            return
+                        continue
+                    cond.wait(0.5)
+                out = []
+                while pending and pending[0].done:
+                    out.append(ACK_OK if pending[0].result == Result.OK else ACK_RETRY)
+                    pending.popleft()
+                cond.notify_all()  # the reader may be waiting for room
+            try:
+                sock.sendall(b"".join(out))
+            except OSError as exc:
+                log.debug("XDR receiver: cannot ack on %s: %s", conn.peer, exc)
+                _shutdown(conn.sock)
+                return
+
+
+_SKIP = XdrToken("", b"", b"")
+
+
+def _token(head: bytes, body: bytes) -> XdrToken | None:
+    """The ASBX token of a message (XDR bit cleared, §10.4); None if malformed; _SKIP for MRT records."""
+    size = len(body)
+    if size < 22:
+        return None
+    n_fields = (body[18] << 8) | body[19]
+    pos = 22
+    namespace = digest = set_name = None
+    for _ in range(n_fields):
+        if pos + 5 > size:
+            return None
+        flen = int.from_bytes(body[pos : pos + 4], "big")
+        ftype = body[pos + 4]
+        end = pos + 4 + flen
+        if flen < 1 or end > size:
+            return None
+        if ftype == Field.NAMESPACE:
+            namespace = body[pos + 5 : end]
+        elif ftype == Field.DIGEST:
+            digest = body[pos + 5 : end]
+        elif ftype == Field.SET:
+            set_name = body[pos + 5 : end]
+        elif ftype == Field.KEY and (flen < 2 or body[pos + 5] not in _KEY_TYPES):
+            return None
+        pos = end
+    if n_fields < 3 or namespace is None or digest is None or len(digest) != 20:
+        return None
+    if set_name == MRT_MONITOR_SET:
+        return _SKIP
+    if body[1] & Info1.XDR:
+        payload = head + body[:1] + bytes((body[1] & ~Info1.XDR,)) + body[2:]
+    else:
+        payload = head + body
+    return XdrToken(namespace.decode("utf-8", "replace"), digest, payload)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _server_context(tls: TlsConfig) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        if tls.cert_file:
+            ctx.load_cert_chain(tls.cert_file, tls.key_file, tls.key_file_password)
+        if tls.ca_file or tls.ca_path:
+            ctx.load_verify_locations(cafile=tls.ca_file, capath=tls.ca_path)
+            ctx.verify_mode = ssl.CERT_REQUIRED
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError("backup_xdr.tls", f"cannot load the receiver's certificate or CA: {exc}") from None
+    return ctx
