@@ -530,6 +530,33 @@ def _split_file(url: StorageURL) -> tuple[StorageURL, str]:
     return StorageURL(url.scheme, head, url.options), name
 
 
+def _state_name(v: _Values, dest: str, storage: StorageURL | None, namespace: str) -> str | None:
+    """A state file is kept in the backup directory: a bare name, or a path into that directory
+    (as asbackup takes it), or the directory itself (then ``<namespace>.asb.state``)."""
+    if not v.given(dest):
+        return None
+    value = str(v.get(dest))
+    default = f"{namespace}.asb.state"
+    if storage is None:
+        return value
+    if "/" not in value and "://" not in value:
+        return value
+    if storage.scheme:
+        root = str(storage).rstrip("/") + "/"
+        if value.rstrip("/") + "/" == root:
+            return default
+        if value.startswith(root):
+            return value[len(root):]
+    else:
+        root_path = os.path.abspath(storage.path)
+        path = os.path.abspath(value)
+        if path == root_path:
+            return default
+        if path.startswith(root_path + os.sep):
+            return os.path.relpath(path, root_path).replace(os.sep, "/")
+    raise v.fail(dest, f"must be in the backup directory {storage} (got {value!r}); give a file name")
+
+
 def _backup(v: _Values, res: Resolved, sa: SecretAgentConfig | None, extra: Mapping[str, Any], *,
             estimate: bool) -> None:
     estimate = estimate or v.get("estimate", False)
@@ -580,9 +607,11 @@ def _backup(v: _Values, res: Resolved, sa: SecretAgentConfig | None, extra: Mapp
         if not rack.isdigit():
             raise v.fail("prefer_racks", f"rack ids are integers (got {rack!r})")
         racks.append(int(rack))
-    state_file = v.get("state_file_dst")
-    if v.given("continue_") and state_file is None:
-        state_file = v.get("continue_")  # a second interruption stays resumable
+    namespace = v.get("namespace", "")
+    state_file = _state_name(v, "state_file_dst", res.storage, namespace)
+    continue_from = _state_name(v, "continue_", res.storage, namespace)
+    if continue_from is not None and state_file is None:
+        state_file = continue_from  # a second interruption stays resumable
     is_file = output_file
     fields = {"backup.namespace": "namespace", "backup.parallel_read": "parallel", "backup.node_list": "node_list",
               "backup.after_digest": "after_digest", "backup.state_file": "state_file_dst",
@@ -602,7 +631,7 @@ def _backup(v: _Values, res: Resolved, sa: SecretAgentConfig | None, extra: Mapp
         file_limit=0 if is_file else v.get("file_limit", 250) * MIB,
         output_file_prefix=v.get("output_file_prefix", ""), remove_files=v.get("remove_files", False),
         compact=v.get("compact", False), records_per_second=v.get("records_per_second", 0),
-        bandwidth=v.get("nice", 0) * MIB, state_file=state_file, continue_from=v.get("continue_"),
+        bandwidth=v.get("nice", 0) * MIB, state_file=state_file, continue_from=continue_from,
         page_size=v.get("scan_page_size", 10000), socket_timeout_ms=v.get("socket_timeout", 10000),
         total_timeout_ms=v.get("total_timeout", 0), max_retries=v.get("max_retries", 5),
         sleep_between_retries_ms=v.get("sleep_between_retries", 0), info_timeout_ms=v.get("info_timeout", 10000),

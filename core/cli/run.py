@@ -1,12 +1,218 @@
-"""Run a resolved command: connect, start the job, show progress, print the report."""
+"""Run a resolved command: connect, start the job, show progress, print the report.
+
+Ctrl-C cancels the job and waits for it to stop cleanly (files are published whole or not at
+all); with a state file the backup can be resumed, and the message says how. The report goes to
+stdout, except when the backup itself is written to stdout (``-o -``): then it goes to stderr.
+"""
 
 from __future__ import annotations
 
-from ..errors import AerobackupError
-from .mapping import Resolved
+import dataclasses
+import logging
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
-__all__ = ["run"]
+from ..client import Client
+from ..errors import ExitCode, JobCancelled
+from ..jobs import Job
+from ..protocols import StorageBackend
+from ..runtime import Runtime
+from ..storage import BACKUP_SUFFIXES, is_backup_file
+from .mapping import Resolved
+from .progress import Progress, human_bytes, print_report, report_dict
+
+__all__ = ["resume_command", "run"]
+
+log = logging.getLogger("aerobackup.cli")
+
+#: How long a cancelled job may take to stop after Ctrl-C before we give up waiting.
+CANCEL_GRACE = 30.0
+POLL = 0.2
 
 
 def run(res: Resolved) -> int:
-    raise AerobackupError(f"'{res.command}' is not wired to the pipeline yet")
+    if res.command == "validate":
+        return _restore(res, validate=True)
+    if res.command == "restore":
+        return _restore(res, validate=res.restore is not None and res.restore.validate_only)
+    if res.remove_artifacts:
+        return _remove_artifacts(res)
+    assert res.backup is not None
+    if res.command == "estimate" or res.backup.estimate:
+        return _estimate(res)
+    return _backup(res)
+
+
+def _runtime() -> Runtime:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a broken optional plugin is reported when it is needed
+        return Runtime.discover()
+
+
+def _report_stream(res: Resolved) -> Any:
+    to_stdout = res.backup is not None and res.backup.output_file == "-"
+    return sys.stderr if to_stdout else sys.stdout
+
+
+def _watch(job: Job[Any], res: Resolved, title: str) -> Any:
+    """Show progress until the job ends; on Ctrl-C cancel it and wait for a clean stop."""
+    out = res.output
+    with Progress(title, enabled=out.progress and not out.quiet) as bar:
+        try:
+            while not job.done:
+                bar.update(job.stats)
+                time.sleep(POLL)
+            bar.update(job.stats)
+        except KeyboardInterrupt:
+            job.cancel()
+            print(f"\naerobackup: interrupted: stopping the {title} cleanly...", file=sys.stderr, flush=True)
+            deadline = time.monotonic() + CANCEL_GRACE
+            while not job.done and time.monotonic() < deadline:
+                try:
+                    time.sleep(POLL)
+                except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
+                    break
+            raise JobCancelled(f"{title} interrupted") from None
+    return job.wait()
+
+
+def _backup(res: Resolved) -> int:
+    assert res.backup is not None and res.cluster is not None and res.storage is not None
+    rt = _runtime()
+    storage = rt.storage(res.storage)
+    config = res.backup
+    with Client(cluster=res.cluster, runtime=rt) as client:
+        job = client.backup(config, storage)
+        try:
+            stats = _watch(job, res, "backup")
+        except JobCancelled:
+            state = config.state_file or config.continue_from
+            stats = job.stats
+            print(f"aerobackup: backup interrupted after {stats.records_written:,} records in "
+                  f"{stats.files} file(s).", file=sys.stderr)
+            if state:
+                print(f"aerobackup: resume with: {resume_command(sys.argv[1:], state)}", file=sys.stderr)
+            else:
+                print("aerobackup: no state file was kept (--state-file-dst); the partial files were removed.",
+                      file=sys.stderr)
+            return ExitCode.INTERRUPTED
+    if not res.output.quiet:
+        extra: dict[str, Any] = {"location": str(res.storage) if config.output_file is None
+                                 else _join(str(res.storage), config.output_file)}
+        if config.state_file:
+            extra["state_file"] = config.state_file
+        print_report(report_dict("backup", stats, extra), as_json=res.output.json, stream=_report_stream(res))
+    return ExitCode.OK
+
+
+def _join(folder: str, name: str) -> str:
+    if name == "-":
+        return "-"
+    return f"{folder.rstrip('/')}/{name}" if folder not in ("", ".") else name
+
+
+def resume_command(argv: Sequence[str], state: str) -> str:
+    """The command line that resumes: the same flags without -r/--state-file-dst, plus --continue."""
+    out: list[str] = ["aerobackup"]
+    skip = False
+    drop_with_value = {"--state-file-dst", "-c", "--continue"}
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in drop_with_value:
+            skip = True
+            continue
+        if any(arg.startswith(f"{flag}=") for flag in drop_with_value) or arg in ("-r", "--remove-files"):
+            continue
+        out.append(arg)
+    out += ["--continue", state]
+    return shlex.join(out)
+
+
+def _estimate(res: Resolved) -> int:
+    assert res.backup is not None and res.cluster is not None
+    rt = _runtime()
+    with Client(cluster=res.cluster, runtime=rt) as client:
+        est = client.estimate(dataclasses.replace(res.backup, estimate=True))
+    report = {"command": "estimate", "status": "ok", **dataclasses.asdict(est)}
+    if not res.output.quiet:
+        if res.output.json:
+            print_report(report, as_json=True)
+        else:
+            total = ("unknown" if est.total_bytes is None
+                     else f"{human_bytes(est.total_bytes)} ({est.total_bytes:,} bytes)")
+            records = "unknown" if est.records is None else f"{est.records:,}"
+            print("estimate finished")
+            print(f"  records   {records}")
+            print(f"  sampled   {est.samples:,}")
+            print(f"  per record {est.mean_record_size:,.1f} bytes (upper bound {est.record_size_upper:,})")
+            print(f"  backup    at most {total}, {est.confidence:.1%} confidence")
+    return ExitCode.OK
+
+
+def _remove_artifacts(res: Resolved) -> int:
+    assert res.storage is not None and res.backup is not None
+    rt = _runtime()
+    storage = rt.storage(res.storage)
+    if res.backup.output_file is not None:
+        names = [res.backup.output_file]
+    else:
+        names = [o.name for o in storage.list("") if "/" not in o.name and is_backup_file(o.name, BACKUP_SUFFIXES)]
+        if res.backup.state_file:
+            names.append(res.backup.state_file)
+    removed = 0
+    for name in names:
+        try:
+            storage.remove(name)
+            removed += 1
+        except FileNotFoundError:
+            continue
+    if not res.output.quiet:
+        report = {"command": "remove-artifacts", "status": "ok", "files_removed": removed,
+                  "location": str(res.storage)}
+        if res.output.json:
+            print_report(report, as_json=True)
+        else:
+            print(f"removed {removed} backup file(s) from {res.storage}")
+    return ExitCode.OK
+
+
+def _restore_inputs(res: Resolved, rt: Runtime) -> Any:
+    """Strings where no storage option is needed (the pipeline lists them), else storages."""
+    if res.input_file is not None:
+        return res.inputs[0]
+    urls = res.locations or ((res.storage,) if res.storage is not None else ())
+    made: list[str | StorageBackend] = [rt.storage(u) if u.options else str(u) for u in urls]
+    return made[0] if len(made) == 1 else made
+
+
+def _restore(res: Resolved, *, validate: bool) -> int:
+    assert res.restore is not None
+    rt = _runtime()
+    config = res.restore if res.restore.validate_only == validate else dataclasses.replace(
+        res.restore, validate_only=validate)
+    command = "validate" if validate else "restore"
+    inputs = _restore_inputs(res, rt)
+    client_factory: Callable[[], Client] = (
+        (lambda: Client(cluster=res.cluster, runtime=rt)) if res.cluster is not None else (lambda: Client(runtime=rt)))
+    with client_factory() as client:
+        job = client.restore(config, inputs)
+        try:
+            stats = _watch(job, res, command)
+        except JobCancelled:
+            stats = job.stats
+            print(f"aerobackup: {command} interrupted after {stats.records_read:,} records read.", file=sys.stderr)
+            return ExitCode.INTERRUPTED
+    if not res.output.quiet:
+        print_report(report_dict(command, stats, {"location": ",".join(res.inputs)}), as_json=res.output.json)
+    if stats.records_failed:
+        print(f"aerobackup: warning: {stats.records_failed:,} record(s) were refused by the server and skipped "
+              "(--ignore-record-error)", file=sys.stderr)
+        return ExitCode.PARTIAL
+    return ExitCode.OK

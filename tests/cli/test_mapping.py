@@ -118,7 +118,13 @@ def test_state_file_and_continue(res: Any) -> None:
     b = res("backup", namespace="ns", directory="d", state_file_dst="s.state").backup
     assert b.state_file == "s.state" and b.continue_from is None
     b = res("backup", namespace="ns", directory="d", continue_="d/ns.asb.state").backup
-    assert b.continue_from == "d/ns.asb.state" and b.state_file == "d/ns.asb.state"
+    assert b.continue_from == "ns.asb.state" and b.state_file == "ns.asb.state"  # relative to the directory
+    assert res("backup", namespace="ns", directory="/b", state_file_dst="/b/").backup.state_file == "ns.asb.state"
+    assert res("backup", namespace="ns", directory="/b", state_file_dst="/b/x/s").backup.state_file == "x/s"
+    b = res("backup", namespace="ns", directory="s3://bk/p", continue_="s3://bk/p/ns.asb.state").backup
+    assert b.continue_from == "ns.asb.state"
+    with pytest.raises(ConfigError, match=r"--state-file-dst: must be in the backup directory /b \(got '/tmp/s'\)"):
+        res("backup", namespace="ns", directory="/b", state_file_dst="/tmp/s")
 
 
 def test_estimate_needs_no_directory(res: Any) -> None:
