@@ -11,6 +11,8 @@ is yielded exactly once (the server returns only digests strictly below the resu
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ from typing import Protocol
 from ..datapath import PartitionsDone, ScanItem, ScanRequest
 from ..errors import ClusterError
 from ..model import RecordBatch
-from .connection import ConnectionPool, WireConnectionError
+from .connection import Connection, ConnectionPool, WireConnectionError
 from .expressions import scan_filter
 from .messages import scan_request
 from .parse import ParseState, parse_records
@@ -118,6 +120,64 @@ def run_scan(router: Router, req: ScanRequest, stats: ScanStats | None = None) -
             stats.errors.append(str(exc))
 
 
+class _Prefetch:
+    """Reads the reply protos of one stream on a helper thread, so that receiving the next proto
+    overlaps parsing the previous one (socket reads and inflation release the GIL).
+
+    The thread ends after a proto that is a lone end message (LAST, or a start error: how real
+    servers frame the end); if the end arrives inside a larger proto, the caller closes the
+    connection instead of pooling it, which unblocks the thread.
+    """
+
+    def __init__(self, conn: Connection, depth: int = 4) -> None:
+        self._conn = conn
+        self._queue: queue.Queue[tuple[int, bytes, int] | BaseException] = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._finished = False
+        self._thread = threading.Thread(target=self._run, name=f"scan-reader {conn.address}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                item = self._conn.read_proto()
+                msg_type, buf, start = item
+                end = False
+                if msg_type == MsgType.AS_MSG and len(buf) - start == 22:
+                    info3, result = buf[start + 3], buf[start + 5]
+                    end = bool(info3 & 0x01) or (result != 0 and not info3 & 0x04)
+                self._put(item)
+                if end:
+                    self._finished = True
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises
+            self._put(exc)
+
+    def _put(self, item: tuple[int, bytes, int] | BaseException) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def get(self) -> tuple[int, bytes, int]:
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self) -> bool:
+        """True when the thread saw the end of the stream and has exited (the socket is clean)."""
+        if not self._finished:
+            return False
+        self._thread.join(timeout=1.0)
+        return not self._thread.is_alive()
+
+
 def _scan_node(
     node: NodeHandle,
     req: ScanRequest,
@@ -149,11 +209,13 @@ def _scan_node(
     except WireConnectionError as exc:
         stats.errors.append(str(exc))
         return -1
+    reader: _Prefetch | None = None
     try:
         conn.send(message)
+        reader = _Prefetch(conn)
         namespace = req.namespace
         while not state.last:
-            msg_type, buf, start = conn.read_proto()
+            msg_type, buf, start = reader.get()
             if msg_type != MsgType.AS_MSG:
                 raise WireConnectionError(f"{conn.address}: unexpected proto type {msg_type} in a scan reply")
             batch = RecordBatch(namespace, buf)
@@ -174,9 +236,11 @@ def _scan_node(
         stats.errors.append(str(exc))
         return -1
     finally:
-        if done:
+        if reader is not None:
+            reader.stop()
+        if done and reader is not None and reader.join():
             node.pool.put(conn)
-        else:  # broken, timed out, or the consumer stopped early: the stream is unusable
+        else:  # broken, timed out, the consumer stopped early, or the reader is still reading
             conn.close()
     if state.result:
         message_text = f"{node.name}: scan of {req.namespace!r} failed with result {state.result}"
