@@ -125,9 +125,15 @@ def read_header(stream: BinaryIO, *, file: str) -> tuple[int, str]:
     return int.from_bytes(raw[1:9], "big"), namespace
 
 
-def iter_tokens(stream: BinaryIO, *, file: str) -> Iterator[XdrToken]:
-    """Every entry of one ASBX stream (header included), as XdrToken items."""
-    _number, namespace = read_header(stream, file=file)
+def iter_tokens(stream: BinaryIO, *, file: str, expect_number: int | None = None) -> Iterator[XdrToken]:
+    """Every entry of one ASBX stream (header included), as XdrToken items.
+
+    ``expect_number``: the number in the file name, which the header must repeat.
+    """
+    number, namespace = read_header(stream, file=file)
+    if expect_number is not None and number != expect_number:
+        # backup-go prints the number from the name as "got"
+        raise FormatError(f"file number mismatch got {expect_number}, want {number}", file=file, offset=1)
     offset = HEADER_SIZE
     while True:
         head = _read_exact(stream, ENTRY_PREFIX)

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, BinaryIO, Protocol, cast
 
+from ..config import CompressionPolicy, EncryptionPolicy, SecretAgentConfig
 from ..errors import AerobackupError, ClusterError, JobCancelled, StorageError
 from ..jobs import BackupStats, Counters, Job, JobControl, ProgressCallback
 from ..keys import load_aes_key
@@ -34,7 +35,16 @@ from . import asbx_io
 from .config import BackupXdrConfig
 from .receiver import AckSlot, XdrReceiver
 
-__all__ = ["InfoCluster", "XdrStats", "backup_xdr", "node_names", "parse_stats", "start_xdr_commands", "stop_xdr"]
+__all__ = [
+    "InfoCluster",
+    "XdrStats",
+    "backup_xdr",
+    "build_transforms",
+    "node_names",
+    "parse_stats",
+    "start_xdr_commands",
+    "stop_xdr",
+]
 
 log = logging.getLogger("aerobackup.xdr")
 
@@ -319,13 +329,15 @@ class _Writer:
 # --- the job ------------------------------------------------------------------------------------
 
 
-def _transforms(runtime: Runtime, config: BackupXdrConfig) -> list[Transform]:
+def build_transforms(runtime: Runtime, compression: CompressionPolicy, encryption: EncryptionPolicy,
+                     secret_agent: SecretAgentConfig | None) -> list[Transform]:
+    """The transforms of a policy pair, in write order (zstd, then AES with the derived key)."""
     out: list[Transform] = []
-    if config.compression.enabled:
-        out.append(runtime.transform(config.compression.mode, TransformOptions(level=config.compression.level)))
-    key = load_aes_key(config.encryption, runtime, secret_agent=config.secret_agent)
+    if compression.enabled:
+        out.append(runtime.transform(compression.mode, TransformOptions(level=compression.level)))
+    key = load_aes_key(encryption, runtime, secret_agent=secret_agent)
     if key is not None:
-        out.append(runtime.transform(config.encryption.mode, TransformOptions(key=key)))
+        out.append(runtime.transform(encryption.mode, TransformOptions(key=key)))
     return out
 
 
@@ -379,7 +391,7 @@ class _Run:
 
     def run(self) -> None:
         config = self.config
-        transforms = _transforms(self.rt, config)
+        transforms = build_transforms(self.rt, config.compression, config.encryption, config.secret_agent)
         _check_destination(self.storage, config.namespace)
         files = _Files(config, self.storage, transforms, self.counters)
         receiver = XdrReceiver(

@@ -1,0 +1,298 @@
+"""ASBX restore: send each stored XDR message back to the cluster as the write it was.
+
+Files are restored per writer prefix, each prefix's files in file-number order (asb-format
+§13.3): that replays one backup writer's XDR events in the order they were shipped, so a later
+version of a record is never overwritten by an earlier one. Prefixes run in parallel (up to
+``config.parallel``). Each payload keeps its bytes (TTL, LUT, ops) except the bits the restore
+policy rewrites (wire-protocol.md §10.5): the generation check in info2 and the record-exists
+action in info2/info3. It goes to the node that owns the record's partition; messages for one
+node are pipelined on one connection, so one record's versions keep their order.
+
+Options that mean nothing for ASBX (namespace change, set/bin lists, no-records/indexes/UDFs,
+batch-write settings, extra TTL) are refused with a message naming them, never ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, BinaryIO
+
+from ..config import RestoreConfig
+from ..errors import AerobackupError, BackupNotFoundError, ClusterError, ConfigError, RecordError
+from ..jobs import Counters, Job, JobControl, ProgressCallback, RestoreStats
+from ..model import XdrToken, partition_id
+from ..protocols import DecoderOptions, StorageBackend
+from ..runtime import Runtime
+from ..transforms_chain import open_backup_reader
+from ..wire.connection import Connection, WireConnectionError
+from ..wire.protocol import TRANSIENT_RESULTS, Info2, Info3, Result
+from . import asbx_io
+from .backup_xdr import build_transforms
+
+__all__ = ["PayloadPolicy", "check_config", "restore_asbx", "rewrite_payload"]
+
+log = logging.getLogger("aerobackup.xdr")
+
+_WINDOW = 128  # messages pipelined per node before the replies are read
+_DEFAULT_BATCH_SIZE = 128
+_DEFAULT_ASYNC_BATCHES = 32
+_INFO2_GEN_BITS = Info2.GENERATION | Info2.GENERATION_GT
+_INFO3_EXISTS_BITS = Info3.UPDATE_ONLY | Info3.CREATE_OR_REPLACE | Info3.REPLACE_ONLY
+
+
+class PayloadPolicy:
+    """The info2/info3 bits a restore policy puts into every payload (§10.5)."""
+
+    __slots__ = ("info2_set", "info3_set")
+
+    def __init__(self, *, generation: str = "gt", exists: str = "update") -> None:
+        gen_bits = {"gt": Info2.GENERATION_GT, "eq": Info2.GENERATION, "none": 0}
+        info2 = gen_bits[generation]
+        info3 = 0
+        if exists == "create_only":
+            info2 |= Info2.CREATE_ONLY
+        elif exists == "replace":
+            info3 = Info3.CREATE_OR_REPLACE
+        elif exists == "replace_only":
+            info3 = Info3.REPLACE_ONLY
+        elif exists == "update_only":
+            info3 = Info3.UPDATE_ONLY
+        elif exists != "update":
+            raise ValueError(f"unknown exists policy {exists!r}")
+        self.info2_set = info2
+        self.info3_set = info3
+
+    @classmethod
+    def from_config(cls, config: RestoreConfig) -> PayloadPolicy:
+        exists = "replace" if config.replace else "create_only" if config.unique else "update"
+        return cls(generation="none" if config.no_generation else "gt", exists=exists)
+
+
+def rewrite_payload(payload: bytes, policy: PayloadPolicy) -> bytes:
+    """The payload with the policy's generation and exists bits (offsets in the full message:
+    info1 byte 9, info2 byte 10, info3 byte 11). The XDR bit of info1 is cleared too (the
+    backup already did; a file from elsewhere may not have)."""
+    if len(payload) < 30 or payload[0] != 2 or payload[1] != 3:
+        raise ValueError("not an AS_MSG proto")
+    info1 = payload[9] & ~0x10
+    info2 = (payload[10] & ~(_INFO2_GEN_BITS | Info2.CREATE_ONLY)) | policy.info2_set
+    info3 = (payload[11] & ~_INFO3_EXISTS_BITS) | policy.info3_set
+    return payload[:9] + bytes((info1, info2, info3)) + payload[12:]
+
+
+def check_config(config: RestoreConfig) -> None:
+    """Refuse settings that do not apply to an ASBX restore (RestoreConfig refuses the rest when
+    its decoder is ``asbx``)."""
+    if config.decoder != "asbx":
+        raise ConfigError("restore.decoder", f"an ASBX restore reads ASBX files: set decoder 'asbx' (got "
+                                             f"{config.decoder!r})")
+    if config.batch_size != _DEFAULT_BATCH_SIZE:
+        raise ConfigError("restore.batch_size", "does not apply to ASBX (XDR) restores: records are sent one "
+                                                "message each")
+    if config.max_async_batches != _DEFAULT_ASYNC_BATCHES:
+        raise ConfigError("restore.max_async_batches", "does not apply to ASBX (XDR) restores")
+
+
+def restore_asbx(
+    config: RestoreConfig,
+    storage: StorageBackend,
+    cluster: Any,
+    *,
+    runtime: Runtime | None = None,
+    files: Sequence[str] | None = None,
+    progress: ProgressCallback | None = None,
+    progress_interval: float = 1.0,
+) -> Job[RestoreStats]:
+    """Start restoring the ``.asbx`` files of ``storage`` (or the named ``files``) into ``cluster``.
+
+    ``cluster`` is an ``aerobackup.cluster.Cluster`` (it needs ``owner_node(namespace,
+    partition)`` returning a node with a connection ``pool``). With ``config.validate_only`` the
+    files are read and checked, nothing is written. Returns the job handle.
+    """
+    check_config(config)
+    counters = Counters(RestoreStats)
+    rt = runtime if runtime is not None else Runtime.discover()
+
+    def run(control: JobControl) -> None:
+        _Restore(config, storage, cluster, rt, control, counters, files).run()
+
+    return Job("restore-asbx", run, counters, progress=progress, progress_interval=progress_interval)
+
+
+class _Restore:
+    def __init__(self, config: RestoreConfig, storage: StorageBackend, cluster: Any, rt: Runtime,
+                 control: JobControl, counters: Counters, files: Sequence[str] | None) -> None:
+        self.config = config
+        self.storage = storage
+        self.cluster = cluster
+        self.rt = rt
+        self.control = control
+        self.counters = counters
+        self.files = files
+        self.policy = PayloadPolicy.from_config(config)
+        self.transforms = build_transforms(rt, config.compression, config.encryption, config.secret_agent)
+        self.error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._decoder_factory: Callable[[str], Any] | None = None
+        try:
+            rt.offer("codec", "asbx")
+            self._decoder_factory = lambda name: rt.decoder("asbx", DecoderOptions(file=name))
+        except AerobackupError:  # no asbx codec plugin installed: the core reader does the same job
+            self._decoder_factory = None
+
+    def run(self) -> None:
+        names = list(self.files) if self.files is not None else [
+            o.name for o in self.storage.list("") if o.name.endswith(asbx_io.SUFFIX)]
+        if not names:
+            raise BackupNotFoundError("no ASBX files (*.asbx) found at the restore location")
+        groups = asbx_io.order_files(names)
+        self.counters.set(files_total=len(names))
+        workers = min(self.config.parallel, len(groups))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asbx-restore") as pool:
+            futures = [pool.submit(self._group, g) for g in groups]
+            for fut in futures:
+                exc = fut.exception()
+                if exc is not None and self.error is None:
+                    self.error = exc
+                    self.control.cancel_event.set()
+        if self.error is not None:
+            raise self.error
+        self.control.check()
+
+    # --- one prefix: its files in order ------------------------------------------------------
+
+    def _group(self, group: list[asbx_io.AsbxName]) -> None:
+        writer = None if self.config.validate_only else _NodeWriter(self)
+        try:
+            for entry in group:
+                self.control.check()
+                self._file(entry, writer)
+            if writer is not None:
+                writer.flush()
+        finally:
+            if writer is not None:
+                writer.close()
+
+    def _file(self, entry: asbx_io.AsbxName, writer: _NodeWriter | None) -> None:
+        name = entry.name
+        raw = self.storage.open_read(name)
+        try:
+            stream = open_backup_reader(raw, self.transforms, name)
+            tokens = self._tokens(stream, name, entry)
+            n = nbytes = 0
+            for token in tokens:
+                n += 1
+                nbytes += 26 + len(token.payload)
+                if writer is not None:
+                    writer.add(token)
+                if n % 1024 == 0:
+                    self.counters.add(records_read=1024, bytes_read=nbytes)
+                    nbytes = 0
+                    self.control.check()
+            self.counters.add(records_read=n % 1024, bytes_read=nbytes)
+            self.counters.add(files=1)
+        finally:
+            raw.close()
+
+    def _tokens(self, stream: BinaryIO, name: str, entry: asbx_io.AsbxName) -> Any:
+        if self._decoder_factory is not None:
+            return self._decoder_factory(name).decode(stream)
+        return asbx_io.iter_tokens(stream, file=name, expect_number=entry.number)
+
+
+class _NodeWriter:
+    """Pipelines payloads to the owner node of each record, one connection per node."""
+
+    def __init__(self, restore: _Restore) -> None:
+        self.r = restore
+        self.cluster = restore.cluster
+        self.policy = restore.policy
+        self.timeout = (restore.config.socket_timeout_ms / 1000) or None
+        self.pending: dict[Any, list[tuple[XdrToken, bytes]]] = {}
+        self.count = 0
+        self.conns: dict[Any, Connection] = {}
+
+    def add(self, token: XdrToken) -> None:
+        node = self.cluster.owner_node(token.namespace, partition_id(token.digest))
+        if node is None:
+            raise ClusterError(f"namespace {token.namespace!r}: no node owns partition "
+                               f"{partition_id(token.digest)} (is the namespace in the cluster?)")
+        try:
+            payload = rewrite_payload(token.payload, self.policy)
+        except ValueError:
+            raise RecordError(f"record {token.digest.hex()}: the stored payload is not an AS_MSG write") from None
+        self.pending.setdefault(node, []).append((token, payload))
+        self.count += 1
+        if self.count >= _WINDOW:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self.pending, self.count = self.pending, {}, 0
+        for node, items in pending.items():
+            self._send(node, items, attempt=0)
+
+    def _send(self, node: Any, items: list[tuple[XdrToken, bytes]], attempt: int) -> None:
+        retry_policy = self.r.config.retry
+        try:
+            conn = self.conns.get(node)
+            if conn is None or conn.closed:
+                conn = self.conns[node] = node.pool.get(self.timeout)
+            conn.send(b"".join(p for _t, p in items))
+            results = []
+            for _ in items:
+                _mtype, buf, start = conn.read_proto()
+                results.append(buf[start + 5] if len(buf) - start >= 22 else Result.UNKNOWN)
+        except WireConnectionError as exc:
+            self.conns.pop(node, None)
+            if attempt >= retry_policy.max_retries:
+                raise ClusterError(f"node {getattr(node, 'address', node)}: writes failed after "
+                                   f"{attempt + 1} attempts: {exc}") from None
+            time.sleep(retry_policy.delay(attempt))
+            self._send(node, items, attempt + 1)
+            return
+        again = [item for item, rc in zip(items, results, strict=True) if rc in TRANSIENT_RESULTS]
+        self._account(items, results)
+        if again:
+            if attempt >= retry_policy.max_retries:
+                self._fail(again[0][0], Result.TIMEOUT, f"still failing after {attempt + 1} attempts")
+                return
+            time.sleep(retry_policy.delay(attempt))
+            self._send(node, again, attempt + 1)
+
+    def _account(self, items: list[tuple[XdrToken, bytes]], results: list[int]) -> None:
+        written = newer = existed = failed = 0
+        for (token, payload), rc in zip(items, results, strict=True):
+            if rc == Result.OK:
+                written += 1
+            elif rc == Result.GENERATION:
+                newer += 1
+            elif rc == Result.RECORD_EXISTS:
+                existed += 1
+            elif rc == Result.NOT_FOUND and payload[10] & Info2.DELETE:
+                written += 1  # deleting what is not there: the outcome the backup recorded
+            elif rc in TRANSIENT_RESULTS:
+                continue
+            elif self.r.config.ignore_record_error:
+                failed += 1
+            else:
+                self._fail(token, rc, "")
+        self.r.counters.add(records_written=written, skipped_newer=newer, skipped_existing=existed,
+                            records_failed=failed)
+
+    def _fail(self, token: XdrToken, rc: int, extra: str) -> None:
+        if self.r.config.ignore_record_error:
+            self.r.counters.add(records_failed=1)
+            return
+        raise RecordError(f"record {token.digest.hex()} in namespace {token.namespace}: the server answered "
+                          f"result {rc}{' ' + extra if extra else ''}", code=rc)
+
+    def close(self) -> None:
+        for node, conn in self.conns.items():
+            if conn.closed:
+                continue
+            node.pool.put(conn)
+        self.conns.clear()
