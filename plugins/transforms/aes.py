@@ -61,6 +61,14 @@ class AesCtrTransform:
     def wrap_reader(self, source: BinaryIO) -> BinaryIO:
         return cast(BinaryIO, _AesReader(source, self._key, self.name))
 
+    def resume_writer(self, sink: BinaryIO, iv: bytes, position: int) -> BinaryIO:
+        """Continue a stream begun by ``wrap_writer`` (a resumed backup appending to its file):
+        no new header, the keystream picks up at plaintext byte ``position``. ``iv`` and
+        ``position`` are the ``iv`` and ``position`` attributes of the interrupted writer."""
+        if len(iv) != HEADER_SIZE or position < 0:
+            raise ConfigError("encryption.iv", "resume needs the 16-byte IV and a non-negative position")
+        return cast(BinaryIO, _AesWriter(sink, self._key, iv, position=position))
+
 
 def _cipher(key: bytes, counter: bytes):  # type: ignore[no-untyped-def]
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -79,15 +87,27 @@ def _plus_one(block: bytes) -> bytes:
 
 
 class _AesWriter(io.BufferedIOBase):
-    """Writes the header at once (as asbackup does, even for an empty stream), then CTR data."""
+    """Writes the header at once (as asbackup does, even for an empty stream), then CTR data.
 
-    def __init__(self, sink: BinaryIO, key: bytes, iv: bytes) -> None:
+    ``iv`` (X) and ``position`` (plaintext bytes written) are what a resumed run needs to
+    continue the same keystream (asbackup saves the same two facts in its state file)."""
+
+    def __init__(self, sink: BinaryIO, key: bytes, iv: bytes, *, position: int | None = None) -> None:
         super().__init__()
         self._sink = sink
         self.name = source_name(sink)
-        header = _ecb(key).encryptor()
-        sink.write(header.update(iv) + header.finalize())
-        self._enc = _cipher(key, _plus_one(iv)).encryptor()
+        self.iv = iv
+        self.position = position or 0
+        counter = _plus_one(iv)
+        if position is None:
+            header = _ecb(key).encryptor()
+            sink.write(header.update(iv) + header.finalize())
+        else:
+            blocks, partial = divmod(position, 16)
+            counter = ((int.from_bytes(counter, "big") + blocks) & _MASK128).to_bytes(16, "big")
+        self._enc = _cipher(key, counter).encryptor()
+        if position is not None and partial:
+            self._enc.update(bytes(partial))  # skip the used part of the current keystream block
         self._done = False
 
     def writable(self) -> bool:
@@ -97,6 +117,7 @@ class _AesWriter(io.BufferedIOBase):
         if self.closed:
             raise ValueError("write to a closed AES writer")
         self._sink.write(self._enc.update(data))
+        self.position += len(data)
         return len(data)
 
     def flush(self) -> None:

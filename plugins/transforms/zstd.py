@@ -209,15 +209,28 @@ class _ZstdReader(io.BufferedIOBase):
                 return data
             if size == 0:
                 return b""
-            data = self._reader.read(size)
+            data: bytes = self._reader.read(size)
+            if 0 < len(data) < size:  # a frame boundary: fill up, as a buffered read should
+                parts = [data]
+                got = len(data)
+                while got < size and (more := self._reader.read(size - got)):
+                    parts.append(more)
+                    got += len(more)
+                data = b"".join(parts)
         except self._zstd_error as exc:
             raise self._fail(self._walker.error or _plain(exc)) from None
         if not data:
             return self._finish()
-        return data  # type: ignore[no-any-return]
+        return data
 
     def read1(self, size: int = -1) -> bytes:
-        return self.read(_READ_SIZE if size < 0 else size)
+        if self._eof:
+            return b""
+        try:
+            data: bytes = self._reader.read(_READ_SIZE if size < 0 else size)
+        except self._zstd_error as exc:
+            raise self._fail(self._walker.error or _plain(exc)) from None
+        return data if data or size == 0 else self._finish()
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         data = self.read(len(buffer))

@@ -169,3 +169,20 @@ def test_registered_through_the_runtime() -> None:
     assert t.name == "aes256"
     with pytest.raises(KeySourceError, match="aes128 encryption needs a key"):
         rt.transform("aes128", TransformOptions())
+
+
+@pytest.mark.parametrize("cut", [0, 5, 16, 33, 999])
+def test_resumed_writer_continues_the_keystream(cut: int) -> None:
+    plain = os.urandom(1000)
+    t = AesCtrTransform("aes128", KEY128, iv=X2)
+    sink = Closing()
+    w = t.wrap_writer(sink)
+    w.write(plain[:cut])
+    iv, position = w.iv, w.position  # type: ignore[attr-defined]
+    w.close()
+    sink2 = Closing()
+    w2 = t.resume_writer(sink2, iv, position)
+    w2.write(plain[cut:])
+    w2.close()
+    assert position == cut
+    assert sink.getvalue() + sink2.getvalue() == encrypt(KEY128, X2, plain)

@@ -155,3 +155,10 @@ def test_registered_through_the_runtime() -> None:
     rt = Runtime.from_plugins([zstd_plugin])
     t = rt.transform("zstd", TransformOptions(level=9))
     assert t.name == "zstd" and t.level == 9  # type: ignore[attr-defined]
+
+
+def test_fixed_size_reads_fill_across_frames() -> None:
+    data = compress(b"x" * 1000) + compress(b"y" * 1000)
+    r = ZstdTransform().wrap_reader(named(data))
+    assert r.read(1500) == b"x" * 1000 + b"y" * 500
+    assert r.read(1500) == b"y" * 500 and r.read(10) == b""
