@@ -34,7 +34,15 @@ if TYPE_CHECKING:
     from .config import EncryptionPolicy, SecretAgentConfig
     from .runtime import Runtime
 
-__all__ = ["KEY_SIZES", "derive_aes_key", "key_size", "load_aes_key", "pkcs1_der_from_pem"]
+__all__ = [
+    "KEY_SIZES",
+    "aes_key_candidates",
+    "derive_aes_key",
+    "key_size",
+    "load_aes_key",
+    "load_aes_keys",
+    "pkcs1_der_from_pem",
+]
 
 KEY_SIZES = {"aes128": 16, "aes256": 32}
 
@@ -74,12 +82,48 @@ def load_aes_key(
     Loads the material through the key-source plugin the policy names (``key_file`` → ``file``,
     ``key_env`` → ``env``, ``key_secret`` → ``secret-agent``) and derives the key. A
     ``key_file`` value ``secrets:…`` is fetched from the agent as PEM content (the C rule).
+    ``c_compat`` applies to ``key_env`` only (see ``derive_aes_key``).
     """
+    loaded = _load_material(policy, runtime, secret_agent)
+    if loaded is None:
+        return None
+    material, what, source = loaded
+    return derive_aes_key(material, policy.mode, source=what, c_compat=c_compat and source == "env")
+
+
+def load_aes_keys(
+    policy: EncryptionPolicy, runtime: Runtime, *, secret_agent: SecretAgentConfig | None = None
+) -> list[bytes]:
+    """Every AES key the policy's material may mean, the default first ([] when not encrypting).
+
+    For a restore: build the reader with the first key and pass the others as
+    ``open_backup_reader(..., alternatives=...)``, so a backup asbackup encrypted from an
+    environment variable holding a PKCS#8 body reads without a C-compatibility switch.
+    """
+    loaded = _load_material(policy, runtime, secret_agent)
+    if loaded is None:
+        return []
+    material, what, _ = loaded
+    return aes_key_candidates(material, policy.mode, source=what)
+
+
+def aes_key_candidates(material: bytes, mode: str, *, source: str) -> list[bytes]:
+    """``derive_aes_key`` by backup-go's rule, then by asbackup's env rule when that differs."""
+    keys = [derive_aes_key(material, mode, source=source)]
+    if _PEM_BEGIN not in material:
+        other = derive_aes_key(material, mode, source=source, c_compat=True)
+        if other != keys[0]:
+            keys.append(other)
+    return keys
+
+
+def _load_material(
+    policy: EncryptionPolicy, runtime: Runtime, secret_agent: SecretAgentConfig | None
+) -> tuple[bytes, str, str] | None:
     from .protocols import KeySourceOptions
 
     if not policy.enabled:
         return None
-    options = KeySourceOptions(secret_agent=secret_agent)
     if policy.key_file:
         source, spec, what = "file", policy.key_file, f"key file {policy.key_file}"
     elif policy.key_env:
@@ -88,10 +132,11 @@ def load_aes_key(
         source, spec, what = "secret-agent", policy.key_secret, f"secret {policy.key_secret}"
     else:  # EncryptionPolicy refuses this; kept for policies built by other means
         raise KeySourceError(f"encryption mode {policy.mode} needs a key source")
-    if spec.startswith("secrets:"):
-        source, what = "secret-agent", f"secret {spec}"
-    material = runtime.key_source(source, options).load(spec)
-    return derive_aes_key(material, policy.mode, source=what, c_compat=c_compat and source == "env")
+    if spec.startswith("secrets:") and source == "file":
+        options = KeySourceOptions(secret_agent=secret_agent)
+        return runtime.key_source("file", options).load(spec), f"secret {spec}", "secret-agent"
+    options = KeySourceOptions(secret_agent=secret_agent)
+    return runtime.key_source(source, options).load(spec), what, source
 
 
 def pkcs1_der_from_pem(pem: bytes, *, source: str) -> bytes:

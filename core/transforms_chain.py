@@ -96,6 +96,7 @@ def open_backup_reader(
     name: str,
     *,
     check_head: Callable[[bytes], bool] | None = is_backup_head,
+    alternatives: Sequence[Sequence[Transform]] = (),
 ) -> BinaryIO:
     """A reader of ``raw`` undone through ``transforms`` (given in write order), whose first bytes
     have been checked with ``check_head`` (None: no check).
@@ -103,23 +104,41 @@ def open_backup_reader(
     Raises DecryptionError (wrong key, a plain or compressed file read with a key, an encrypted
     file read without one) or FormatError (compression mismatch, truncated header), each naming
     ``name``. Closing the reader closes ``raw``.
+
+    ``alternatives`` are other transform lists to try, in order, when ``transforms`` meet a
+    DecryptionError (e.g. the AES key asbackup derives from an environment variable holding a
+    PKCS#8 body, beside the key backup-go derives: ``aerobackup.keys.aes_key_candidates``). The
+    bytes already read are replayed, so ``raw`` need not be seekable. The first error is raised
+    if none fits.
     """
-    chain = order_transforms(transforms)
-    tap = _HeadTap(raw, name)
-    reader: BinaryIO = cast(BinaryIO, tap)
-    for transform in reversed(chain):
-        reader = transform.wrap_reader(reader)
-    if check_head is None:
-        return reader
-    encrypted = any(_kind(t) == _ENCRYPTION for t in chain)
-    compressed = any(_kind(t) == _COMPRESSION for t in chain)
-    try:
-        head = _read_head(reader, HEAD_SIZE)
-    except AerobackupError as exc:
-        raise _explain(exc, tap.head, name, encrypted=encrypted, compressed=compressed) from None
-    if not check_head(head):
-        raise _mismatch(head, tap.head, name, encrypted=encrypted, compressed=compressed)
-    return cast(BinaryIO, _Prefixed(head, reader, name))
+    chains = [order_transforms(transforms)] + [order_transforms(a) for a in alternatives]
+    replay = b""
+    first: Exception | None = None
+    for attempt, chain in enumerate(chains):
+        more = attempt + 1 < len(chains)
+        tap = _HeadTap(raw, name, replay=replay, record=more)
+        reader: BinaryIO = cast(BinaryIO, tap)
+        for transform in reversed(chain):
+            reader = transform.wrap_reader(reader)
+        if check_head is None:
+            return reader
+        encrypted = any(_kind(t) == _ENCRYPTION for t in chain)
+        compressed = any(_kind(t) == _COMPRESSION for t in chain)
+        try:
+            head = _read_head(reader, HEAD_SIZE)
+        except AerobackupError as exc:
+            error = _explain(exc, tap.head, name, encrypted=encrypted, compressed=compressed)
+        else:
+            if check_head(head):
+                tap.stop_recording()
+                return cast(BinaryIO, _Prefixed(head, reader, name))
+            error = _mismatch(head, tap.head, name, encrypted=encrypted, compressed=compressed)
+        first = first or error
+        if not (more and isinstance(error, DecryptionError)):
+            break
+        replay = tap.detach()  # the failed chain must not close raw when it is collected
+    assert first is not None
+    raise first
 
 
 def _explain(exc: AerobackupError, raw_head: bytes, name: str, *, encrypted: bool, compressed: bool) -> Exception:
@@ -166,21 +185,36 @@ def _read_head(reader: BinaryIO, size: int) -> bytes:
 
 
 class _HeadTap(io.RawIOBase):
-    """Passes ``raw`` through, remembering its first bytes (for hints) and carrying ``name``."""
+    """Passes ``raw`` through, remembering its first bytes (for hints) and carrying ``name``.
 
-    def __init__(self, raw: BinaryIO, name: str) -> None:
+    With ``record`` it also keeps every byte served until ``stop_recording`` (bounded by what
+    the transforms read to produce the head), so another chain can be tried on the same bytes.
+    """
+
+    def __init__(self, raw: BinaryIO, name: str, *, replay: bytes = b"", record: bool = False) -> None:
         super().__init__()
         self._raw = raw
         self.name = name
         self.head = b""
+        self._replay = replay
+        self._record: list[bytes] | None = [] if record else None
+        self._detached = False
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int | None = -1) -> bytes:
-        data = self._raw.read(-1 if size is None else size)
+        if self._replay:
+            if size is None or size < 0:
+                data, self._replay = self._replay + self._raw.read(), b""
+            else:
+                data, self._replay = self._replay[:size], self._replay[size:]
+        else:
+            data = self._raw.read(-1 if size is None else size)
         if len(self.head) < HEAD_SIZE and data:
             self.head += data[: HEAD_SIZE - len(self.head)]
+        if self._record is not None and data:
+            self._record.append(data)
         return data
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
@@ -191,10 +225,21 @@ class _HeadTap(io.RawIOBase):
     def read1(self, size: int = -1) -> bytes:
         return self.read(size)
 
+    def stop_recording(self) -> None:
+        self._record = None
+
+    def detach(self) -> bytes:
+        """Everything served so far (plus what was still to replay); ``raw`` stays open."""
+        self._detached = True
+        served = b"".join(self._record or ()) + self._replay
+        self._record, self._replay = None, b""
+        return served
+
     def close(self) -> None:
         if not self.closed:
             try:
-                self._raw.close()
+                if not self._detached:
+                    self._raw.close()
             finally:
                 super().close()
 

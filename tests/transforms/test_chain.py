@@ -133,3 +133,68 @@ def test_reader_gives_back_the_head_in_pieces() -> None:
     text = b"Version 3.1\n# namespace test\n"
     r = open_backup_reader(io.BytesIO(text), [], "p.asb")
     assert r.read(3) + r.read(20) + r.read1(100) + r.read() == text
+
+
+class OneWay(io.RawIOBase):
+    """A non-seekable stream (like a download) that records whether it was closed."""
+
+    def __init__(self, data: bytes) -> None:
+        self._src = io.BytesIO(data)
+        self.was_closed = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[no-untyped-def, override]
+        data = self._src.read(min(len(b), 1000))  # short reads, as sockets give
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.was_closed = True
+        super().close()
+
+
+@pytest.mark.parametrize("names", [["aes256"], ["zstd", "aes256"]])
+def test_alternative_key_for_a_c_env_backup(names: list[str], rt: Runtime, conformance_dir: Path) -> None:
+    """asbackup --encryption-key-env with a PKCS#8 body hashes other bytes than backup-go: the
+    restore tries both keys and needs no switch (spec §12.2, §T.8)."""
+    import gc
+
+    from aerobackup import EncryptionPolicy
+    from aerobackup.keys import load_aes_keys
+    from aerobackup.plugins.keys import env as env_plugin
+
+    pem = (conformance_dir / "backup-go/pkey_test").read_bytes()
+    body = b"".join(line for line in pem.splitlines() if not line.startswith(b"-----")).decode()
+    keys_rt = Runtime.from_plugins([env_plugin])
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AEROBACKUP_TEST_KEY", body)
+    try:
+        keys = load_aes_keys(EncryptionPolicy(mode="aes256", key_env="AEROBACKUP_TEST_KEY"), keys_rt)
+    finally:
+        mp.undo()
+    assert [k.hex()[:8] for k in keys] == ["8eb5ae0e", "38a301da"]  # backup-go's key, then asbackup's
+
+    def chain(key: bytes) -> list[Transform]:
+        return [rt.transform(n, TransformOptions(key=key if n.startswith("aes") else None)) for n in names]
+
+    text = b"Version 3.1\n# namespace test\n" + b"- I x 1\n" * 50_000
+    sink = Closing()
+    with open_backup_writer(sink, chain(keys[1])) as w:  # written as asbackup would
+        w.write(text)
+    raw = OneWay(sink.getvalue())
+    with pytest.raises(DecryptionError, match=r"^wrong key or not an encrypted backup \(file c\.asb\)"):
+        open_backup_reader(OneWay(sink.getvalue()), chain(keys[0]), "c.asb")
+    r = open_backup_reader(raw, chain(keys[0]), "c.asb", alternatives=[chain(keys[1])])
+    gc.collect()  # the failed first chain is collected: it must not have closed the stream
+    assert not raw.was_closed
+    assert b"".join(iter(lambda: r.read(7777), b"")) == text
+    r.close()
+    assert raw.was_closed
+
+
+def test_alternatives_all_wrong_raise_the_first_error(corpus, chains) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(DecryptionError, match=r"^wrong key or not an encrypted backup \(file f\)$"):
+        open_backup_reader(open(corpus / "aes128" / "test_00000.asb", "rb"), chains["wrong"], "f",
+                           alternatives=[chains["aes256"]])
