@@ -230,3 +230,21 @@ def test_fake_agent_stops_by_itself() -> None:
         time.sleep(0.05)
     with pytest.raises(KeySourceError, match="connection refused"):
         SecretAgentClient(SecretAgentConfig(address="127.0.0.1", port=port)).fetch("secrets:res:ok")
+
+
+def test_fake_agent_command_line() -> None:
+    import re
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "aerobackup.testing.secret_agent", "--secret", "res:k=hello",
+                             "--base64", "--lifetime", "3"], stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))  # type: ignore[union-attr]
+        cfg = SecretAgentConfig(address="127.0.0.1", port=port, is_base64=True)
+        assert SecretAgentClient(cfg).fetch("secrets:res:k") == b"hello"
+        assert proc.wait(timeout=10) == 0  # stops by itself
+    finally:
+        if proc.poll() is None:
+            proc.kill()
