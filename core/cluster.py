@@ -63,6 +63,7 @@ class Cluster:
         self._lock = threading.RLock()
         self._checked = 0.0
         self.last_scan_stats: ScanStats | None = None
+        self._owns_client = True
 
     # -- construction -----------------------------------------------------------------------
 
@@ -98,6 +99,7 @@ class Cluster:
         """Wrap an already connected official client (its nodes become ours)."""
         hosts = tuple(f"{h}:{p}" for h, p in client.get_nodes()) or ("127.0.0.1:3000",)
         cluster = cls(config or ClusterConfig(hosts=hosts), client, pool_size=pool_size)
+        cluster._owns_client = False  # the caller closes its own client
         cluster.refresh()
         return cluster
 
@@ -106,7 +108,7 @@ class Cluster:
             for pool in self._pools.values():
                 pool.close()
             self._pools.clear()
-        if self.client is not None:
+        if self.client is not None and self._owns_client:
             try:
                 self.client.close()
             except Exception:  # noqa: BLE001 - closing is best effort
@@ -205,6 +207,14 @@ class Cluster:
         name = self._map.owner(namespace, partition)
         return self._nodes.get(name) if name is not None else None
 
+    def _require_namespace(self, namespace: str) -> None:
+        if namespace not in self._map.owners:
+            self.refresh()
+            if namespace not in self._map.owners:
+                known = ", ".join(self._map.namespaces()) or "none"
+                raise ClusterError(f"namespace {namespace!r} is not in the cluster (namespaces: {known})",
+                                   code=20)
+
     def partition_owners(self, namespace: str) -> list[str | None]:
         """Master node name of each of the 4096 partitions (None: not served now)."""
         owners = self._map.owners.get(namespace)
@@ -248,6 +258,7 @@ class Cluster:
     def scan(self, request: ScanRequest) -> Iterator[ScanItem]:
         """Partition scan with raw particles (see ``aerobackup.wire.scan``)."""
         self.check()
+        self._require_namespace(request.namespace)
         stats = ScanStats()
         self.last_scan_stats = stats
         return run_scan(self, request, stats)
@@ -280,6 +291,7 @@ class Cluster:
     def write(self, batch: RecordBatch, ttls: Sequence[int], policy: WritePolicy) -> list[int]:
         """Write ``batch`` with raw particles; result code per record (see ``aerobackup.wire.write``)."""
         self.check()
+        self._require_namespace(batch.namespace)
         return write_records(self, batch, ttls, policy)
 
     def create_sindex(self, index: SIndex) -> None:

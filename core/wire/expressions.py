@@ -60,7 +60,7 @@ def last_update_time() -> Expr:
 
 
 def void_time() -> Expr:
-    """The record's void time (0: never expires)."""
+    """The record's expiry, nanoseconds since the Unix epoch; -1 when it never expires."""
     return _array_header(1) + bytes([_VOID_TIME])
 
 
@@ -128,7 +128,7 @@ def scan_filter(
     if modified_before_ns is not None:
         parts.append(lt(last_update_time(), modified_before_ns))
     if no_ttl_only:
-        parts.append(eq(void_time(), 0))
+        parts.append(eq(void_time(), -1))  # the void-time expression is -1 for "never expires"
     if len(set_names) > 1:
         parts.append(or_(*(eq(set_name(), s) for s in set_names)))
     return and_(*parts) if parts else None

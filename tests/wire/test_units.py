@@ -38,7 +38,7 @@ def test_expressions_match_the_official_client(client_b64) -> None:  # type: ign
     combined = ex.scan_filter(set_names=["a", "bb"], modified_after_ns=7, modified_before_ns=2**40,
                               no_ttl_only=True)
     expected = client_b64(e.And(
-        e.GE(e.LastUpdateTime(), 7), e.LT(e.LastUpdateTime(), 2**40), e.Eq(e.VoidTime(), 0),
+        e.GE(e.LastUpdateTime(), 7), e.LT(e.LastUpdateTime(), 2**40), e.Eq(e.VoidTime(), -1),
         e.Or(e.Eq(e.SetName(), "a"), e.Eq(e.SetName(), "bb")),
     ))
     assert combined == expected
@@ -49,7 +49,7 @@ def test_user_filter_is_anded_first(client_b64) -> None:  # type: ignore[no-unty
 
     user = client_b64(e.GT(e.IntBin("x"), -1))
     got = ex.scan_filter(user=user, no_ttl_only=True)
-    assert got == client_b64(e.And(e.GT(e.IntBin("x"), -1), e.Eq(e.VoidTime(), 0)))
+    assert got == client_b64(e.And(e.GT(e.IntBin("x"), -1), e.Eq(e.VoidTime(), -1)))
     assert ex.scan_filter(user=user) == user
     assert ex.scan_filter(set_names=["only"]) is None  # one set travels as the SET field
 
