@@ -30,13 +30,12 @@ import time
 from typing import Any
 
 import aerospike
-from aerospike_helpers.batch import records as br
-from aerospike_helpers.operations import operations as ops
-
 from aerobackup.cluster import Cluster
 from aerobackup.config import ClusterConfig
 from aerobackup.datapath import GenerationPolicy, PartitionCursor, ScanRequest, WritePolicy
 from aerobackup.model import RecordBatch, RecordBatchBuilder
+from aerospike_helpers.batch import records as br
+from aerospike_helpers.operations import operations as ops
 
 BATCH = 1000
 
@@ -58,7 +57,8 @@ def _start_emulator() -> tuple[subprocess.Popen[bytes], str, int]:
             return proc, "127.0.0.1", port
         except OSError:
             if proc.poll() is not None:
-                raise SystemExit(f"emulator exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise SystemExit(f"emulator exited: {err}") from None
             time.sleep(0.1)
     proc.terminate()
     raise SystemExit("emulator did not start within 20 s")

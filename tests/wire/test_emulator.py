@@ -36,7 +36,8 @@ FAST_RETRY = RetryPolicy(base_timeout_ms=1, max_retries=3)
 
 @pytest.fixture
 def cluster(aerospike_server: Any, aerospike_client: Any) -> Iterator[Cluster]:
-    c = Cluster.from_client(aerospike_client, ClusterConfig(hosts=(f"{aerospike_server.host}:{aerospike_server.port}",)))
+    seed = f"{aerospike_server.host}:{aerospike_server.port}"
+    c = Cluster.from_client(aerospike_client, ClusterConfig(hosts=(seed,)))
     yield c
     c.close()
 

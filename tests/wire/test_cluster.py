@@ -1,0 +1,141 @@
+"""The data path on a 3-node emulated cluster: routing by the replicas map, every record once,
+and exact resume when a node dies mid-stream or partitions become unavailable."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import aerospike
+import pytest
+from aerobackup.cluster import Cluster
+from aerobackup.config import ClusterConfig
+from aerobackup.datapath import PartitionCursor, PartitionsDone, ScanRequest, WritePolicy
+from aerobackup.errors import ClusterError
+from aerobackup.model import RecordBatch, RecordBatchBuilder, partition_id
+
+ALL = tuple(PartitionCursor(p) for p in range(4096))
+
+
+@pytest.fixture
+def client(aerospike_cluster: Any) -> Iterator[Any]:
+    c = aerospike.client(aerospike_cluster.client_config())
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def cluster(aerospike_cluster: Any, client: Any) -> Iterator[Cluster]:
+    c = Cluster.from_client(client, ClusterConfig(hosts=(f"{aerospike_cluster.host}:{aerospike_cluster.port}",)))
+    yield c
+    c.close()
+
+
+def _load(emulated: Any, n: int, size: int = 16) -> set[bytes]:
+    digests = set()
+    for i in range(n):
+        digests.add(emulated.put_raw("test", "c", i, [("i", 1, i.to_bytes(8, "big")), ("b", 4, os.urandom(size))]))
+    return digests
+
+
+def _run(items: Iterator[object], on_batch: Any = None) -> tuple[list[bytes], list[int]]:
+    digests: list[bytes] = []
+    done: list[int] = []
+    for item in items:
+        if isinstance(item, RecordBatch):
+            digests.extend(item.digests)
+            if on_batch is not None:
+                on_batch(item)
+        else:
+            assert isinstance(item, PartitionsDone)
+            done.extend(item.partitions)
+    return digests, done
+
+
+def _node_name(emulated: Any, cluster: Cluster, index: int) -> str:
+    return cluster.node_for_address(f"127.0.0.1:{emulated.nodes[index].port}").name
+
+
+def test_nodes_and_partition_map(aerospike_cluster: Any, cluster: Cluster) -> None:
+    assert len(cluster.nodes) == 3
+    owners = cluster.partition_owners("test")
+    names = [_node_name(aerospike_cluster, cluster, i) for i in range(3)]
+    assert names == [n.node_name for n in aerospike_cluster.nodes]
+    assert all(owners[p] == names[aerospike_cluster.owner_index(p)] for p in range(4096))
+    with pytest.raises(ClusterError, match="no cluster node at 127.0.0.1:1"):
+        cluster.node_for_address("127.0.0.1:1")
+
+
+def test_every_record_once_across_nodes(aerospike_cluster: Any, cluster: Cluster) -> None:
+    loaded = _load(aerospike_cluster, 3000)
+    digests, done = _run(cluster.scan(ScanRequest(namespace="test", partitions=ALL)))
+    assert len(digests) == 3000 and set(digests) == loaded
+    assert sorted(done) == list(range(4096))
+    served = {aerospike_cluster.owner_index(partition_id(d)) for d in digests}
+    assert served == {0, 1, 2}
+    assert all(n.stats["scan"] == 1 for n in aerospike_cluster.nodes)
+
+
+def test_node_list_scan_covers_its_own_partitions(aerospike_cluster: Any, cluster: Cluster) -> None:
+    loaded = _load(aerospike_cluster, 600)
+    name = _node_name(aerospike_cluster, cluster, 1)
+    digests, done = _run(cluster.scan(ScanRequest(namespace="test", partitions=ALL, node=name)))
+    mine = {p for p in range(4096) if aerospike_cluster.owner_index(p) == 1}
+    assert set(done) == mine
+    assert set(digests) == {d for d in loaded if partition_id(d) in mine}
+
+
+def test_node_dying_mid_stream_resumes_on_the_new_owner(aerospike_cluster: Any, cluster: Cluster) -> None:
+    loaded = _load(aerospike_cluster, 3000, size=4000)  # ~4 MB per node: many reply protos
+    victim = aerospike_cluster.nodes[1]
+    victim_parts = [p for p in range(4096) if aerospike_cluster.owner_index(p) == 1]
+    killed = []
+
+    def on_batch(batch: RecordBatch) -> None:
+        if not killed and aerospike_cluster.owner_index(partition_id(batch.digests[0])) == 1:
+            killed.append(True)
+            victim.stop()  # the stream breaks mid-way
+            aerospike_cluster.assign(victim_parts, 0)  # failover: node 0 now masters them
+
+    request = ScanRequest(namespace="test", partitions=ALL, socket_timeout_ms=5000)
+    digests, done = _run(cluster.scan(request), on_batch)
+    assert killed
+    assert len(digests) == len(set(digests)) == 3000  # each record exactly once
+    assert set(digests) == loaded
+    assert sorted(done) == list(range(4096))
+    stats = cluster.last_scan_stats
+    assert stats is not None and stats.rounds == 2 and stats.errors
+
+
+def test_unavailable_partitions_are_retried_until_healed(aerospike_cluster: Any, cluster: Cluster) -> None:
+    loaded = _load(aerospike_cluster, 1000)
+    failing = sorted({partition_id(d) for d in loaded})[:50]
+    aerospike_cluster.faults.fail_partitions(failing)
+    seen_done: list[int] = []
+    digests: list[bytes] = []
+    request = ScanRequest(namespace="test", partitions=ALL, max_retries=3)
+    for item in cluster.scan(request):
+        if isinstance(item, PartitionsDone):
+            seen_done.extend(item.partitions)
+            aerospike_cluster.faults.fail_partitions([])  # heal after the first completions
+        else:
+            assert isinstance(item, RecordBatch)
+            digests.extend(item.digests)
+    assert len(digests) == len(set(digests)) == 1000 and set(digests) == loaded
+    assert sorted(seen_done) == list(range(4096))
+    assert cluster.last_scan_stats is not None and cluster.last_scan_stats.retried_partitions == len(failing)
+
+
+def test_writes_are_routed_to_each_partitions_owner(aerospike_cluster: Any, client: Any, cluster: Cluster) -> None:
+    b = RecordBatchBuilder("test")
+    for i in range(300):
+        digest = bytes(aerospike.calc_digest("test", "w", i))
+        b.add_record("w", digest, None, 1, 0)
+        b.add_bin("v", 1, i.to_bytes(8, "big"))
+    batch = b.finish()
+    before = [n.stats["misrouted"] for n in aerospike_cluster.nodes]
+    assert cluster.write(batch, [0] * 300, WritePolicy()) == [0] * 300
+    assert [n.stats["misrouted"] for n in aerospike_cluster.nodes] == before
+    assert all(n.stats["batch"] == 1 for n in aerospike_cluster.nodes)
+    assert client.get(("test", "w", 123))[2] == {"v": 123}
