@@ -287,7 +287,8 @@ def parse_records_fast(
     limit: int,
     ns_raw: bytes | None,
 ) -> tuple[int, bytes | None]:
-    """Parse canonical records from ``data[p:end]`` (``end`` just after a newline).
+    """Parse canonical records from ``data[p:end]``; ``data`` must end with its newline at
+    ``end`` (``len(data) == end``), so that every search for a line end succeeds.
 
     Stops before the first record it does not fully handle, at ``end``, when ``cols`` holds
     ``limit`` records, or at a record whose raw namespace is not ``ns_raw`` (the batch's; None:
@@ -326,10 +327,15 @@ def parse_records_fast(
                     break
                 q = e + 1
             elif kl == b"S " or kl == b"B " or kl == b"B!":
-                sp = find(b" ", q + 7, q + 20)
+                s0 = q + 6
+                if kl == b"B!":
+                    if data[s0] != 32:
+                        break
+                    s0 += 1
+                sp = find(b" ", s0, s0 + 14)
                 if sp < 0:
                     break
-                n = data[q + 7 : sp]
+                n = data[s0:sp]
                 if not n.isdigit():
                     break
                 ve = sp + 1 + int(n)
@@ -1011,7 +1017,11 @@ class AsbDecoder:
         cols = _Columns()
         caches = _Caches()
         batch_ns: bytes | None = None  # raw namespace of the records in ``cols``
-        fast = self._use_fast and not legacy  # 3.0 files never unescape: leave them to the C-exact reader
+        # 3.0 files never unescape: leave them to the C-exact reader
+        fast = self._use_fast and not legacy
+        seen: bytes | None = None
+        data = b""
+        end = 0
 
         def finish() -> RecordBatch:
             ns = batch_ns if batch_ns is not None else b""
@@ -1022,8 +1032,11 @@ class AsbDecoder:
             if fast:
                 if len(inp.data) - inp.pos < LOW_WATER and not inp.eof:
                     inp.fill()
-                data = inp.data
-                end = data.rfind(b"\n") + 1
+                if inp.data is not seen:
+                    # the fast path sees whole lines only: every find of a newline succeeds
+                    seen = inp.data
+                    end = seen.rfind(b"\n") + 1
+                    data = seen if end == len(seen) else seen[:end]
                 if inp.pos < end:
                     pos, batch_ns = parse_records_fast(
                         data, inp.pos, end, cols, caches, limit, batch_ns

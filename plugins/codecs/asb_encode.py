@@ -134,6 +134,7 @@ def encode_batch(batch: RecordBatch, compact: bool = False) -> bytes:
     b64_prefix = _B64_PREFIX
     raw_prefix = _RAW_PREFIX
     sets = _SETS
+    ns = ns.replace(b"%", b"%%")  # the namespace is part of the format strings below
     fmt_set = b"+ n " + ns + b"\n+ d %s\n+ s %s\n+ g %d\n+ t %d\n+ b %d\n"
     fmt_noset = b"+ n " + ns + b"\n+ d %s\n+ g %d\n+ t %d\n+ b %d\n"
     lo = 0

@@ -14,7 +14,6 @@ import struct
 from pathlib import Path
 
 import pytest
-
 from aerobackup.errors import FormatError
 from aerobackup.model import UDF, IndexType, RecordBatch, SIndex, SIndexDataType
 from aerobackup.plugins.codecs.asb import AsbDecoder, AsbEncoder, validate
@@ -225,3 +224,22 @@ def test_reencode_whole_batches(corpus: Path) -> None:
     out = enc.header("test", True) + enc.metadata(sindexes, udfs)
     out += b"".join(enc.encode(b) for b in batches)
     assert out == data
+
+
+def test_fast_path_takes_the_canonical_records(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The conformance checks above must exercise the fast path, not only the C-exact reader:
+    only records with escaped bin names (space, backslash, newline) may go the slow way."""
+    from aerobackup.plugins.codecs import asb_decode
+
+    slow: list[int] = []
+    original = asb_decode._Slow.record
+
+    def counting(self: asb_decode._Slow) -> object:
+        slow.append(1)
+        return original(self)
+
+    monkeypatch.setattr(asb_decode._Slow, "record", counting)
+    records, *_ = decode_all((corpus / "plain/test_00000.asb").read_bytes())
+    assert len(records) == 74 and len(slow) == 2

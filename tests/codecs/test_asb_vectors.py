@@ -11,7 +11,6 @@ import io
 import struct
 
 import pytest
-
 from aerobackup.errors import FormatError
 from aerobackup.model import UDF, IndexType, SIndex, SIndexDataType
 from aerobackup.plugins.codecs.asb_decode import AsbDecoder
