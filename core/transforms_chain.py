@@ -215,6 +215,8 @@ class _HeadTap(io.RawIOBase):
             self.head += data[: HEAD_SIZE - len(self.head)]
         if self._record is not None and data:
             self._record.append(data)
+        elif len(self.head) >= HEAD_SIZE and not self._replay:
+            self.read = self._raw.read  # type: ignore[method-assign, assignment]  # nothing left to watch
         return data
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
@@ -259,6 +261,7 @@ class _Prefixed(io.BufferedIOBase):
     def read(self, size: int | None = -1) -> bytes:
         head = self._head
         if not head:
+            self.read = self._inner.read  # type: ignore[method-assign, assignment]  # head served
             return self._inner.read(-1 if size is None else size)
         if size is None or size < 0:
             self._head = b""

@@ -17,7 +17,7 @@ import io
 import os
 import struct
 import time
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 from aerobackup import hookimpl
 from aerobackup.errors import ConfigError, FormatError, KeySourceError
@@ -148,7 +148,7 @@ class _AesReader(io.BufferedIOBase):
         self._key = key
         self._mode = mode
         self.name = source_name(source)
-        self._dec = None  # type: ignore[var-annotated]
+        self._dec: Any = None  # a cryptography CipherContext once the header is read
 
     def readable(self) -> bool:
         return True
@@ -169,8 +169,8 @@ class _AesReader(io.BufferedIOBase):
         if self._dec is None:
             self._start()
         if size is None or size < 0:
-            return self._dec.update(self._source.read())  # type: ignore[attr-defined,no-any-return]
-        return self._dec.update(_read_exactly(self._source, size))  # type: ignore[attr-defined,no-any-return]
+            return self._dec.update(self._source.read())  # type: ignore[no-any-return]
+        return self._dec.update(_read_exactly(self._source, size))  # type: ignore[no-any-return]
 
     def read1(self, size: int = -1) -> bytes:
         if self._dec is None:
@@ -178,7 +178,7 @@ class _AesReader(io.BufferedIOBase):
         if size < 0:
             size = io.DEFAULT_BUFFER_SIZE
         read1 = getattr(self._source, "read1", self._source.read)
-        return self._dec.update(read1(size))  # type: ignore[attr-defined,no-any-return]
+        return self._dec.update(read1(size))  # type: ignore[no-any-return]
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         data = self.read(len(buffer))

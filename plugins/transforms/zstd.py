@@ -174,7 +174,7 @@ class _ZstdReader(io.BufferedIOBase):
         self._tap = _Tap(source, self._walker)
         self._zstd_error = zstandard.ZstdError
         self._reader: Any = zstandard.ZstdDecompressor().stream_reader(
-            self._tap, read_size=_READ_SIZE, read_across_frames=True, closefd=True
+            cast(BinaryIO, self._tap), read_size=_READ_SIZE, read_across_frames=True, closefd=True
         )
         self._eof = False
 
@@ -204,9 +204,8 @@ class _ZstdReader(io.BufferedIOBase):
                 parts = []
                 while chunk := self._reader.read(_READ_SIZE):
                     parts.append(chunk)
-                data = b"".join(parts)
                 self._finish()
-                return data
+                return b"".join(parts)
             if size == 0:
                 return b""
             data: bytes = self._reader.read(size)
