@@ -198,3 +198,42 @@ def test_alternatives_all_wrong_raise_the_first_error(corpus, chains) -> None:  
     with pytest.raises(DecryptionError, match=r"^wrong key or not an encrypted backup \(file f\)$"):
         open_backup_reader(open(corpus / "aes128" / "test_00000.asb", "rb"), chains["wrong"], "f",
                            alternatives=[chains["aes256"]])
+
+
+@pytest.mark.parametrize("names", [["zstd"], ["zstd", "aes128"]])
+def test_every_cut_of_a_compressed_file_is_an_error(names: list[str], rt: Runtime) -> None:
+    """A cut anywhere (inside the AES header, a zstd header, a block, the checksum) is reported;
+    no prefix of the file ever decodes as if it were whole."""
+    transforms = [rt.transform(n, TransformOptions(key=bytes(16) if n.startswith("aes") else None)) for n in names]
+    text = b"Version 3.1\n# namespace test\n" + bytes(range(256)) * 4
+    sink = Closing()
+    with open_backup_writer(sink, transforms) as w:
+        w.write(text)
+    data = sink.getvalue()
+    for cut in range(len(data)):
+        with pytest.raises((FormatError, DecryptionError)):
+            open_backup_reader(io.BytesIO(data[:cut]), transforms, "cut.asb").read()
+    assert open_backup_reader(io.BytesIO(data), transforms, "whole.asb").read() == text
+
+
+def test_round_trip_property() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    rt = Runtime.from_plugins([zstd, aes])
+
+    @settings(max_examples=60, deadline=None)
+    @given(body=st.binary(max_size=5000), chunk=st.integers(1, 3000), read=st.integers(1, 3000),
+           names=st.sampled_from([["zstd"], ["aes256"], ["zstd", "aes128"]]))
+    def check(body: bytes, chunk: int, read: int, names: list[str]) -> None:
+        key = {"aes128": bytes(16), "aes256": bytes(32)}
+        transforms = [rt.transform(n, TransformOptions(key=key.get(n))) for n in names]
+        text = b"Version 3.1\n" + body
+        sink = Closing()
+        with open_backup_writer(sink, transforms) as w:
+            for i in range(0, len(text), chunk):
+                w.write(text[i:i + chunk])
+        r = open_backup_reader(io.BytesIO(sink.getvalue()), transforms, "p.asb")
+        assert b"".join(iter(lambda: r.read(read), b"")) == text
+
+    check()
