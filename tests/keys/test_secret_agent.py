@@ -248,3 +248,14 @@ def test_fake_agent_command_line() -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_resolve_a_backup_config_keeping_the_key_file_for_its_source(agent: FakeSecretAgent) -> None:
+    from aerobackup import BackupConfig
+
+    cfg = BackupConfig(namespace="secrets:res:ok", set_list=("plain", "secrets:a:b:ok"),
+                       encryption=EncryptionPolicy(mode="aes128", key_file="secrets:res:password"))
+    out = resolve_secrets(cfg, tcp(agent), keep=lambda path: path == "encryption.key_file")
+    assert out.namespace == "secret" and out.set_list == ("plain", "colons")
+    assert out.encryption.key_file == "secrets:res:password"  # PEM content, fetched by the key source
+    assert cfg.namespace == "secrets:res:ok"  # the original is untouched
