@@ -52,9 +52,11 @@ def asb_like(size: int) -> bytes:
     while total < size:
         digest = base64.b64encode(rnd.randbytes(20))
         text = rnd.randbytes(12).hex().encode()
-        rec = (b"+ k S 8 user%04d\n+ n test\n+ d %s\n+ s demo\n+ g 1\n+ t 0\n+ b 3\n"
-               b"- I count %d\n- S name %d %s\n- D score %r\n"
-               % (rnd.randrange(10000), digest, rnd.randrange(1 << 40), len(text), text, rnd.random()))
+        rec = (
+            b"+ k S 8 user%04d\n+ n test\n+ d %s\n+ s demo\n+ g 1\n+ t 0\n+ b 3\n"
+            b"- I count %d\n- S name %d %s\n- D score %r\n"
+            % (rnd.randrange(10000), digest, rnd.randrange(1 << 40), len(text), text, rnd.random())
+        )
         out.append(rec)
         total += len(rec)
     return b"".join(out)[:size]
@@ -81,7 +83,7 @@ def main() -> None:
     data = asb_like(args.mb * 2**20)
     chunk, n = args.chunk, len(data)
     view = memoryview(data)
-    pieces = [view[i:i + chunk] for i in range(0, n, chunk)]
+    pieces = [view[i : i + chunk] for i in range(0, n, chunk)]
     rows: list[tuple[str, float, float]] = []
 
     # --- zstd -------------------------------------------------------------------------------
@@ -163,8 +165,7 @@ def main() -> None:
         rows.append((f"{mode} read", *pair(a_read_plugin, a_read_lib, args.repeat)))
         rows.append((f"{mode} read (chain+check)", *pair(a_read_chain, a_read_lib, args.repeat)))
 
-    print(f"{n / 2**20:.0f} MiB of ASB text, chunks of {chunk} bytes, zstd level {args.level}, "
-          f"best of {args.repeat}")
+    print(f"{n / 2**20:.0f} MiB of ASB text, chunks of {chunk} bytes, zstd level {args.level}, best of {args.repeat}")
     print(f"{'transform':28} {'plugin MB/s':>12} {'library MB/s':>13} {'overhead':>9}")
     for name, plugin, lib in rows:
         print(f"{name:28} {n / plugin / 1e6:12.1f} {n / lib / 1e6:13.1f} {(plugin / lib - 1) * 100:8.1f}%")

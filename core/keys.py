@@ -149,8 +149,7 @@ def pkcs1_der_from_pem(pem: bytes, *, source: str) -> bytes:
         raise KeySourceError(f"{source}: no PEM block found (expected an RSA private key in PEM format)")
     label = block[0]
     if b"PUBLIC KEY" in label or b"CERTIFICATE" in label:
-        raise KeySourceError(f"{source}: holds a {label.decode('ascii', 'replace').lower()}, "
-                             "not an RSA private key")
+        raise KeySourceError(f"{source}: holds a {label.decode('ascii', 'replace').lower()}, not an RSA private key")
     if b"ENCRYPTED" in label or b"Proc-Type: 4,ENCRYPTED" in pem:
         raise KeySourceError(f"{source}: the private key is protected by a passphrase (not supported)")
     try:
@@ -171,8 +170,12 @@ def pkcs1_der_from_pem(pem: bytes, *, source: str) -> bytes:
 def _kind(key: object) -> str:
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519
 
-    for cls, name in ((ec.EllipticCurvePrivateKey, "an EC"), (dsa.DSAPrivateKey, "a DSA"),
-                      (ed25519.Ed25519PrivateKey, "an Ed25519"), (ed448.Ed448PrivateKey, "an Ed448")):
+    for cls, name in (
+        (ec.EllipticCurvePrivateKey, "an EC"),
+        (dsa.DSAPrivateKey, "a DSA"),
+        (ed25519.Ed25519PrivateKey, "an Ed25519"),
+        (ed448.Ed448PrivateKey, "an Ed448"),
+    ):
         if isinstance(key, cls):
             return name
     return "a non-RSA"
@@ -183,7 +186,7 @@ def _first_pem_block(data: bytes) -> tuple[bytes, bytes] | None:
     m = re.search(rb"-----BEGIN ([^\r\n-]*)-----", data)
     if m is None:
         return None
-    return m.group(1), data[m.start():]
+    return m.group(1), data[m.start() :]
 
 
 def _key_der(material: bytes, *, source: str, c_compat: bool) -> bytes:
@@ -244,5 +247,5 @@ def _normalise_pem(text: bytes) -> bytes:
     if b"\n" in body or b":" in body:  # already laid out (or has PEM headers): leave as is
         return text
     body = b"".join(body.split())
-    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
     return head + b"\n" + b"\n".join(lines) + b"\n" + tail + b"\n"

@@ -85,7 +85,7 @@ def parse_secret_ref(value: str) -> SecretRef:
     """``secrets:res:key`` → (res, key); ``secrets:a:b:key`` → (a:b, key); ``secrets:key`` → (None, key)."""
     if not value.startswith(PREFIX):
         raise KeySourceError(f"{value!r} is not a secret reference (expected secrets:<resource>:<key>)")
-    rest = value[len(PREFIX):]
+    rest = value[len(PREFIX) :]
     if not rest:
         raise KeySourceError("empty secret reference 'secrets:' (expected secrets:<resource>:<key>)")
     resource, sep, key = rest.rpartition(":")
@@ -170,8 +170,9 @@ class SecretAgentClient:
                 try:
                     ctx.load_cert_chain(cfg.cert_file, cfg.key_file)
                 except (OSError, ssl.SSLError) as exc:
-                    raise ConfigError("secret_agent.cert_file",
-                                      f"cannot load client certificate {cfg.cert_file}: {_why(exc)}") from None
+                    raise ConfigError(
+                        "secret_agent.cert_file", f"cannot load client certificate {cfg.cert_file}: {_why(exc)}"
+                    ) from None
             self._ssl = ctx
         return self._ssl
 
@@ -340,7 +341,8 @@ def _recv_exactly(sock: socket.socket, size: int, deadline: float) -> bytes:
         if not chunk:
             raise KeySourceError(
                 f"the agent closed the connection after {len(buf)} of {size} bytes"
-                if buf or size != 8 else "the agent closed the connection without an answer"
+                if buf or size != 8
+                else "the agent closed the connection without an answer"
             )
         buf += chunk
     return bytes(buf)

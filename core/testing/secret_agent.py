@@ -38,20 +38,20 @@ MAGIC = 0x51DEC1CC
 _HEADER = struct.Struct(">II")
 
 FAULTS = (
-    "bad_magic",         # reply with magic 0x12345678
-    "truncate",          # header announces more bytes than sent, then close
-    "header_only",       # header, then close
-    "too_big",           # header announcing 200 KiB (over the C client's 100 KiB limit)
-    "bad_json",          # a body that is not JSON
-    "error_and_value",   # both Error and SecretValue
-    "empty_error",       # "Error": "" with a SecretValue
-    "empty_value",       # "SecretValue": ""
+    "bad_magic",  # reply with magic 0x12345678
+    "truncate",  # header announces more bytes than sent, then close
+    "header_only",  # header, then close
+    "too_big",  # header announcing 200 KiB (over the C client's 100 KiB limit)
+    "bad_json",  # a body that is not JSON
+    "error_and_value",  # both Error and SecretValue
+    "empty_error",  # "Error": "" with a SecretValue
+    "empty_value",  # "SecretValue": ""
     "trailing_newline",  # the value followed by "\n"
-    "unpadded",          # base64 without its "=" padding
-    "dribble",           # the reply one byte per write (dribble:<seconds> between bytes; default 1 ms)
-    "never_read",        # accept and never read (until the client gives up)
-    "close",             # close right after accept
-    "delay:<seconds>",   # wait before replying
+    "unpadded",  # base64 without its "=" padding
+    "dribble",  # the reply one byte per write (dribble:<seconds> between bytes; default 1 ms)
+    "never_read",  # accept and never read (until the client gives up)
+    "close",  # close right after accept
+    "delay:<seconds>",  # wait before replying
 )
 
 
@@ -83,18 +83,36 @@ def make_test_certificates(directory: str | os.PathLike[str], *, hostname: str =
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
     def write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
-        path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (
-        x509.CertificateBuilder().subject_name(name("aerobackup test CA")).issuer_name(name("aerobackup test CA"))
-        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(name("aerobackup test CA"))
+        .issuer_name(name("aerobackup test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
@@ -104,9 +122,13 @@ def make_test_certificates(directory: str | os.PathLike[str], *, hostname: str =
     ) -> tuple[bytes, ec.EllipticCurvePrivateKey]:
         key = ec.generate_private_key(ec.SECP256R1())
         builder = (
-            x509.CertificateBuilder().subject_name(name(cn)).issuer_name(ca_cert.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+            x509.CertificateBuilder()
+            .subject_name(name(cn))
+            .issuer_name(ca_cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
@@ -118,12 +140,18 @@ def make_test_certificates(directory: str | os.PathLike[str], *, hostname: str =
 
     import ipaddress
 
-    server_pem, server_key = leaf(hostname, ExtendedKeyUsageOID.SERVER_AUTH,
-                                  [x509.DNSName(hostname), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    server_pem, server_key = leaf(
+        hostname,
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        [x509.DNSName(hostname), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+    )
     client_pem, client_key = leaf("aerobackup test client", ExtendedKeyUsageOID.CLIENT_AUTH, [])
     files = TestCertificates(
-        ca_file=str(out / "ca.pem"), cert_file=str(out / "agent.pem"), key_file=str(out / "agent.key"),
-        client_cert_file=str(out / "client.pem"), client_key_file=str(out / "client.key"),
+        ca_file=str(out / "ca.pem"),
+        cert_file=str(out / "agent.pem"),
+        key_file=str(out / "agent.key"),
+        client_cert_file=str(out / "client.pem"),
+        client_key_file=str(out / "client.key"),
     )
     Path(files.ca_file).write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     Path(files.cert_file).write_bytes(server_pem)
@@ -203,8 +231,7 @@ class FakeSecretAgent:
             self._listeners.append(usock)
         for listener in self._listeners:
             listener.settimeout(0.1)
-            thread = threading.Thread(target=self._accept_loop, args=(listener,), daemon=True,
-                                      name="fake-secret-agent")
+            thread = threading.Thread(target=self._accept_loop, args=(listener,), daemon=True, name="fake-secret-agent")
             thread.start()
             self._threads.append(thread)
         timer = threading.Timer(self._lifetime, self.stop)
@@ -244,8 +271,9 @@ class FakeSecretAgent:
                 continue
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(conn, is_tcp), daemon=True,
-                             name="fake-secret-agent-conn").start()
+            threading.Thread(
+                target=self._serve, args=(conn, is_tcp), daemon=True, name="fake-secret-agent-conn"
+            ).start()
 
     def _serve(self, conn: socket.socket, is_tcp: bool) -> None:
         conn.settimeout(self._io_timeout)
@@ -321,7 +349,7 @@ class FakeSecretAgent:
         if fault.startswith("dribble"):
             pause = float(fault.partition(":")[2] or 0.001)
             for i in range(len(frame)):
-                conn.sendall(frame[i:i + 1])
+                conn.sendall(frame[i : i + 1])
                 if self._stop.wait(pause):
                     return
         else:
@@ -340,8 +368,9 @@ def _recv(conn: socket.socket, size: int) -> bytes:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve secrets from the command line until the lifetime ends or Ctrl-C."""
-    parser = argparse.ArgumentParser(prog="python -m aerobackup.testing.secret_agent",
-                                     description="A fake Aerospike Secret Agent on 127.0.0.1.")
+    parser = argparse.ArgumentParser(
+        prog="python -m aerobackup.testing.secret_agent", description="A fake Aerospike Secret Agent on 127.0.0.1."
+    )
     parser.add_argument("--secret", action="append", default=[], metavar="RESOURCE:KEY=VALUE")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--unix", metavar="PATH")
@@ -357,8 +386,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     agent = FakeSecretAgent(secrets, convert_to_base64=args.base64, unix_path=args.unix, lifetime=args.lifetime)
     agent.port = args.port
     agent.start()
-    print(f"fake secret agent on {agent.host}:{agent.port}" + (f" and {agent.unix_path}" if agent.unix_path else ""),
-          flush=True)
+    print(
+        f"fake secret agent on {agent.host}:{agent.port}" + (f" and {agent.unix_path}" if agent.unix_path else ""),
+        flush=True,
+    )
     try:
         agent._stop.wait(args.lifetime)
     except KeyboardInterrupt:

@@ -93,7 +93,7 @@ class FrameWalker:
                 pos += step
                 continue
             want = self._need - len(self._pending)
-            chunk = bytes(view[pos:pos + want])
+            chunk = bytes(view[pos : pos + want])
             pos += len(chunk)
             if len(chunk) < want:
                 self._pending += chunk

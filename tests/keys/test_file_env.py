@@ -31,8 +31,9 @@ def pem_body(pem: bytes) -> bytes:
 
 def to_pkcs8(pem: bytes) -> bytes:
     key = serialization.load_pem_private_key(pem, password=None)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 @pytest.mark.parametrize("rel", sorted(T8))
@@ -63,29 +64,36 @@ def test_pkcs8_and_pkcs1_give_the_same_key(rel: str, conformance_dir: Path, tmp_
 
 def _ec_pem() -> bytes:
     return ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _public_pem() -> bytes:
-    return rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return (
+        rsa.generate_private_key(public_exponent=65537, key_size=1024)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
 
 
 def _encrypted_pem() -> bytes:
     return rsa.generate_private_key(public_exponent=65537, key_size=1024).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(b"pass"))
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pass")
+    )
 
 
-@pytest.mark.parametrize(("content", "pattern"), [
-    ("bad_test_key.pem", r"unable to parse the private key, make sure it is an RSA key in PEM format"),
-    ("cert_test.pem", r"unable to parse the private key"),
-    (_ec_pem, r"holds an EC private key; only RSA keys are supported"),
-    (_public_pem, r"holds a public key, not an RSA private key"),
-    (_encrypted_pem, r"the private key is protected by a passphrase \(not supported\)"),
-    (lambda: b"hello\n", r"no PEM block found"),
-    (lambda: b"", r"no PEM block found"),
-])
+@pytest.mark.parametrize(
+    ("content", "pattern"),
+    [
+        ("bad_test_key.pem", r"unable to parse the private key, make sure it is an RSA key in PEM format"),
+        ("cert_test.pem", r"unable to parse the private key"),
+        (_ec_pem, r"holds an EC private key; only RSA keys are supported"),
+        (_public_pem, r"holds a public key, not an RSA private key"),
+        (_encrypted_pem, r"the private key is protected by a passphrase \(not supported\)"),
+        (lambda: b"hello\n", r"no PEM block found"),
+        (lambda: b"", r"no PEM block found"),
+    ],
+)
 def test_bad_key_files(content, pattern: str, conformance_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     if isinstance(content, str):
         folder = "aerospike-tools-backup" if content.startswith("bad") else "backup-go"
@@ -142,10 +150,13 @@ def test_env_raw_material_is_hashed_as_the_c_tools_do() -> None:
     assert env_key(base64.b64encode(raw).decode(), "aes128") == hashlib.sha256(raw).hexdigest()[:32]
 
 
-@pytest.mark.parametrize(("environ", "pattern"), [
-    ({}, r'^environment variable "K" not found$'),
-    ({"K": "  "}, r'^environment variable "K" is empty$'),
-])
+@pytest.mark.parametrize(
+    ("environ", "pattern"),
+    [
+        ({}, r'^environment variable "K" not found$'),
+        ({"K": "  "}, r'^environment variable "K" is empty$'),
+    ],
+)
 def test_env_missing_or_empty(environ: dict[str, str], pattern: str) -> None:
     with pytest.raises(KeySourceError, match=pattern):
         EnvKeySource(environ).load("K")

@@ -22,8 +22,13 @@ T2 = "51dec1cc000000127b225365637265744b6579223a226f6b227d"
 T3 = "51dec1cc000000237b225265736f75726365223a22613a62222c225365637265744b6579223a226f6b227d"
 T4 = "51dec1cc000000207b225265736f75726365223a22222c225365637265744b6579223a226f6b227d"
 
-SECRETS = {"res:ok": "secret", "ok": "no-resource", "a:b:ok": "colons", ":ok": "empty-resource",
-           "res:password": "admin123"}
+SECRETS = {
+    "res:ok": "secret",
+    "ok": "no-resource",
+    "a:b:ok": "colons",
+    ":ok": "empty-resource",
+    "res:password": "admin123",
+}
 
 
 @pytest.fixture
@@ -36,13 +41,16 @@ def tcp(agent: FakeSecretAgent, **kw: object) -> SecretAgentConfig:
     return SecretAgentConfig(address=agent.host, port=agent.port, is_base64=True, **kw)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("value", "ref"), [
-    ("secrets:res:key", SecretRef("res", "key")),
-    ("secrets:key", SecretRef(None, "key")),
-    ("secrets:a:b:key", SecretRef("a:b", "key")),
-    ("secrets:res:", SecretRef("res", "")),
-    ("secrets::key", SecretRef("", "key")),
-])
+@pytest.mark.parametrize(
+    ("value", "ref"),
+    [
+        ("secrets:res:key", SecretRef("res", "key")),
+        ("secrets:key", SecretRef(None, "key")),
+        ("secrets:a:b:key", SecretRef("a:b", "key")),
+        ("secrets:res:", SecretRef("res", "")),
+        ("secrets::key", SecretRef("", "key")),
+    ],
+)
 def test_reference_syntax_follows_the_c_tools(value: str, ref: SecretRef) -> None:
     assert parse_secret_ref(value) == ref
 
@@ -52,17 +60,22 @@ def test_empty_reference_fails_before_connecting() -> None:
         parse_secret_ref("secrets:")
 
 
-@pytest.mark.parametrize(("ref", "frame", "value"), [
-    ("secrets:res:ok", T1, b"secret"), ("secrets:ok", T2, b"no-resource"),
-    ("secrets:a:b:ok", T3, b"colons"), ("secrets::ok", T4, b"empty-resource"),
-])
+@pytest.mark.parametrize(
+    ("ref", "frame", "value"),
+    [
+        ("secrets:res:ok", T1, b"secret"),
+        ("secrets:ok", T2, b"no-resource"),
+        ("secrets:a:b:ok", T3, b"colons"),
+        ("secrets::ok", T4, b"empty-resource"),
+    ],
+)
 def test_tcp_request_bytes_match_the_spec(ref: str, frame: str, value: bytes, agent: FakeSecretAgent) -> None:
     assert SecretAgentClient(tcp(agent)).fetch(ref) == value
     assert agent.requests[-1].hex() == frame
 
 
 def test_json_is_escaped() -> None:
-    with FakeSecretAgent({("r\"x", "k\\y"): "v"}, lifetime=30) as a:
+    with FakeSecretAgent({('r"x', "k\\y"): "v"}, lifetime=30) as a:
         cfg = SecretAgentConfig(address=a.host, port=a.port)
         assert SecretAgentClient(cfg).fetch('secrets:r"x:k\\y') == b"v"
         assert a.requests[-1][8:] == b'{"Resource":"r\\"x","SecretKey":"k\\\\y"}'
@@ -104,8 +117,14 @@ def test_tls(certs) -> None:  # type: ignore[no-untyped-def]
 
 def test_tls_mutual(certs) -> None:  # type: ignore[no-untyped-def]
     with FakeSecretAgent(SECRETS, tls=certs, require_client_cert=True, lifetime=30) as a:
-        cfg = SecretAgentConfig(address=a.host, port=a.port, ca_file=certs.ca_file, tls_name="localhost",
-                                cert_file=certs.client_cert_file, key_file=certs.client_key_file)
+        cfg = SecretAgentConfig(
+            address=a.host,
+            port=a.port,
+            ca_file=certs.ca_file,
+            tls_name="localhost",
+            cert_file=certs.client_cert_file,
+            key_file=certs.client_key_file,
+        )
         assert SecretAgentClient(cfg).fetch("secrets:res:ok") == b"secret"
         no_cert = SecretAgentConfig(address=a.host, port=a.port, ca_file=certs.ca_file, timeout_ms=2000)
         with pytest.raises(KeySourceError, match=r"secret secrets:res:ok from the Secret Agent at 127\.0\.0\.1:\d+"):
@@ -132,8 +151,11 @@ def test_agent_down_is_a_clear_error() -> None:
         port = s.getsockname()[1]
     cfg = SecretAgentConfig(address="127.0.0.1", port=port)
     t0 = time.monotonic()
-    with pytest.raises(KeySourceError, match=rf"^secret secrets:res:ok from the Secret Agent at 127\.0\.0\.1:{port}: "
-                                             r"connection refused \(is the agent running\?\)$"):
+    with pytest.raises(
+        KeySourceError,
+        match=rf"^secret secrets:res:ok from the Secret Agent at 127\.0\.0\.1:{port}: "
+        r"connection refused \(is the agent running\?\)$",
+    ):
         SecretAgentClient(cfg).fetch("secrets:res:ok")
     assert time.monotonic() - t0 < 2
 
@@ -150,17 +172,20 @@ def test_slow_agent_times_out_within_the_bound(fault: str) -> None:
         assert time.monotonic() - t0 < 1.5
 
 
-@pytest.mark.parametrize(("fault", "pattern"), [
-    ("bad_magic", r"invalid magic number 12345678 \(expected 51dec1cc\)"),
-    ("truncate", r"the agent closed the connection after \d+ of \d+ bytes"),
-    ("header_only", r"the agent closed the connection after 0 of \d+ bytes"),
-    ("too_big", r"response too big \(204800 bytes, limit 102400\)"),
-    ("bad_json", r"the agent's reply is not valid JSON"),
-    ("error_and_value", r"the agent says: boom"),
-    ("empty_value", r"the secret is empty"),
-    ("unpadded", r"the value is not base64 \(is_base64 is set\)"),
-    ("close", r"the agent closed the connection without an answer"),
-])
+@pytest.mark.parametrize(
+    ("fault", "pattern"),
+    [
+        ("bad_magic", r"invalid magic number 12345678 \(expected 51dec1cc\)"),
+        ("truncate", r"the agent closed the connection after \d+ of \d+ bytes"),
+        ("header_only", r"the agent closed the connection after 0 of \d+ bytes"),
+        ("too_big", r"response too big \(204800 bytes, limit 102400\)"),
+        ("bad_json", r"the agent's reply is not valid JSON"),
+        ("error_and_value", r"the agent says: boom"),
+        ("empty_value", r"the secret is empty"),
+        ("unpadded", r"the value is not base64 \(is_base64 is set\)"),
+        ("close", r"the agent closed the connection without an answer"),
+    ],
+)
 def test_faults_are_clear_errors(fault: str, pattern: str) -> None:
     with FakeSecretAgent({"res:ok": "secret1"}, convert_to_base64=True, faults={"ok": fault}, lifetime=30) as a:
         cfg = SecretAgentConfig(address=a.host, port=a.port, is_base64=True, timeout_ms=3000)
@@ -209,8 +234,10 @@ def test_encryption_key_from_the_agent(conformance_dir: Path) -> None:
     # C style: the agent returns base64 (convert-to-base64) and the client decodes it
     with FakeSecretAgent({"keys:backup": pem}, convert_to_base64=True, lifetime=30) as a:
         sa = SecretAgentConfig(address=a.host, port=a.port, is_base64=True)
-        for policy in (EncryptionPolicy(mode="aes128", key_secret="secrets:keys:backup"),
-                       EncryptionPolicy(mode="aes128", key_file="secrets:keys:backup")):
+        for policy in (
+            EncryptionPolicy(mode="aes128", key_secret="secrets:keys:backup"),
+            EncryptionPolicy(mode="aes128", key_file="secrets:keys:backup"),
+        ):
             key = load_aes_key(policy, rt, secret_agent=sa)
             assert key is not None and key.hex() == expected
     # Go style: value verbatim; backup-go accepts base64 of the PEM there
@@ -225,8 +252,9 @@ def test_fake_agent_stops_by_itself() -> None:
     a = FakeSecretAgent(SECRETS, lifetime=0.3).start()
     port = a.port
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(t.is_alive() for t in threading.enumerate()
-                                              if t.name == "fake-secret-agent"):
+    while time.monotonic() < deadline and any(
+        t.is_alive() for t in threading.enumerate() if t.name == "fake-secret-agent"
+    ):
         time.sleep(0.05)
     with pytest.raises(KeySourceError, match="connection refused"):
         SecretAgentClient(SecretAgentConfig(address="127.0.0.1", port=port)).fetch("secrets:res:ok")
@@ -237,8 +265,20 @@ def test_fake_agent_command_line() -> None:
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "aerobackup.testing.secret_agent", "--secret", "res:k=hello",
-                             "--base64", "--lifetime", "3"], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aerobackup.testing.secret_agent",
+            "--secret",
+            "res:k=hello",
+            "--base64",
+            "--lifetime",
+            "3",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()  # type: ignore[union-attr]
         port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))  # type: ignore[union-attr]
@@ -253,8 +293,11 @@ def test_fake_agent_command_line() -> None:
 def test_resolve_a_backup_config_keeping_the_key_file_for_its_source(agent: FakeSecretAgent) -> None:
     from aerobackup import BackupConfig
 
-    cfg = BackupConfig(namespace="secrets:res:ok", set_list=("plain", "secrets:a:b:ok"),
-                       encryption=EncryptionPolicy(mode="aes128", key_file="secrets:res:password"))
+    cfg = BackupConfig(
+        namespace="secrets:res:ok",
+        set_list=("plain", "secrets:a:b:ok"),
+        encryption=EncryptionPolicy(mode="aes128", key_file="secrets:res:password"),
+    )
     out = resolve_secrets(cfg, tcp(agent), keep=lambda path: path == "encryption.key_file")
     assert out.namespace == "secret" and out.set_list == ("plain", "colons")
     assert out.encryption.key_file == "secrets:res:password"  # PEM content, fetched by the key source

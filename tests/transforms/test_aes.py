@@ -39,7 +39,7 @@ def encrypt(key: bytes, iv: bytes, plain: bytes, *, chunk: int = 0) -> bytes:
     writer = AesCtrTransform(_mode(key), key, iv=iv).wrap_writer(sink)
     if chunk:
         for i in range(0, len(plain), chunk):
-            writer.write(plain[i:i + chunk])
+            writer.write(plain[i : i + chunk])
     else:
         writer.write(plain)
     writer.close()
@@ -89,10 +89,15 @@ def test_real_file_initial_block_is_the_backup_time(corpus, corpus_key) -> None:
     assert (dec.update(header) + dec.finalize()).hex() == "6b0f4c9e3c518b31dece9bb514d74bac"
 
 
-@pytest.mark.parametrize(("size", "chunk"), [
-    (size, chunk) for size in (0, 1, 15, 16, 17, 1000, 65_537) for chunk in (0, 1, 7, 4096)
-    if not (chunk == 1 and size > 1000)  # byte-at-a-time over 64 KiB adds nothing
-])
+@pytest.mark.parametrize(
+    ("size", "chunk"),
+    [
+        (size, chunk)
+        for size in (0, 1, 15, 16, 17, 1000, 65_537)
+        for chunk in (0, 1, 7, 4096)
+        if not (chunk == 1 and size > 1000)  # byte-at-a-time over 64 KiB adds nothing
+    ],
+)
 def test_our_files_read_by_independent_path(size: int, chunk: int) -> None:
     plain = os.urandom(size)
     for key in (KEY128, KEY256):
@@ -113,11 +118,14 @@ def test_default_iv_starts_with_unix_time() -> None:
     assert before <= int.from_bytes(x[:4], "big") <= int(time.time())
 
 
-@pytest.mark.parametrize("iv", [
-    "0102030405060708fffffffffffffff0",  # carry from the low into the high 64 bits mid-stream
-    "000000000000000000000000fffffff8",  # past 2^32 blocks of a 32-bit counter
-    "fffffffffffffffffffffffffffffff8",  # wrap at 2^128
-])
+@pytest.mark.parametrize(
+    "iv",
+    [
+        "0102030405060708fffffffffffffff0",  # carry from the low into the high 64 bits mid-stream
+        "000000000000000000000000fffffff8",  # past 2^32 blocks of a 32-bit counter
+        "fffffffffffffffffffffffffffffff8",  # wrap at 2^128
+    ],
+)
 def test_counter_carries_over_128_bits(iv: str) -> None:
     plain = os.urandom(16 * 40 + 5)
     data = encrypt(KEY256, bytes.fromhex(iv), plain, chunk=100)

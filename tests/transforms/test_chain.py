@@ -31,8 +31,15 @@ def chains(rt: Runtime, corpus_key) -> dict[str, list[Transform]]:  # type: igno
     a128 = rt.transform("aes128", TransformOptions(key=corpus_key("aes128")))
     a256 = rt.transform("aes256", TransformOptions(key=corpus_key("aes256")))
     wrong = rt.transform("aes128", TransformOptions(key=OTHER_KEY))
-    return {"none": [], "zstd": [z], "aes128": [a128], "aes256": [a256], "zstd_aes128": [z, a128],
-            "wrong": [wrong], "zstd_wrong": [z, wrong]}
+    return {
+        "none": [],
+        "zstd": [z],
+        "aes128": [a128],
+        "aes256": [a256],
+        "zstd_aes128": [z, a128],
+        "wrong": [wrong],
+        "zstd_wrong": [z, wrong],
+    }
 
 
 def read(path: Path, chain: list[Transform]) -> bytes:
@@ -51,16 +58,31 @@ def test_every_real_file_decodes(folder: str, corpus, chains) -> None:  # type: 
 
 # (file, transforms given, error class, message pattern)
 MISMATCHES = [
-    ("plain", "aes128", DecryptionError, r"wrong key or not an encrypted backup \(file plain/test_00000\.asb\); "
-                                         r"it looks like a plain backup"),
+    (
+        "plain",
+        "aes128",
+        DecryptionError,
+        r"wrong key or not an encrypted backup \(file plain/test_00000\.asb\); "
+        r"it looks like a plain backup",
+    ),
     ("plain", "zstd", FormatError, r"plain/test_00000\.asb: not zstd-compressed \(it is a plain backup\)"),
     ("plain", "zstd_aes128", DecryptionError, r"wrong key or not an encrypted backup \(file plain/"),
     ("zstd", "none", FormatError, r"zstd/test_00000\.asb: is zstd-compressed: read it with compression zstd"),
-    ("zstd", "aes128", DecryptionError, r"wrong key or not an encrypted backup \(file zstd/test_00000\.asb\); "
-                                        r"it looks like a zstd-compressed file"),
+    (
+        "zstd",
+        "aes128",
+        DecryptionError,
+        r"wrong key or not an encrypted backup \(file zstd/test_00000\.asb\); "
+        r"it looks like a zstd-compressed file",
+    ),
     ("zstd", "zstd_aes128", DecryptionError, r"wrong key or not an encrypted backup \(file zstd/"),
-    ("aes128", "none", DecryptionError, r"aes128/test_00000\.asb: not a backup file in plain text: it may be "
-                                        r"encrypted"),
+    (
+        "aes128",
+        "none",
+        DecryptionError,
+        r"aes128/test_00000\.asb: not a backup file in plain text: it may be "
+        r"encrypted",
+    ),
     ("aes128", "zstd", DecryptionError, r"aes128/test_00000\.asb: not zstd-compressed and not a plain backup"),
     ("aes128", "wrong", DecryptionError, r"^wrong key or not an encrypted backup \(file aes128/test_00000\.asb\)$"),
     ("aes128", "aes256", DecryptionError, r"^wrong key or not an encrypted backup \(file aes128/"),
@@ -91,7 +113,7 @@ def test_round_trip_and_independent_read(names: list[str], rt: Runtime) -> None:
     sink = Closing()
     with open_backup_writer(sink, transforms) as w:
         for i in range(0, len(text), 4096):
-            w.write(text[i:i + 4096])
+            w.write(text[i : i + 4096])
     data = sink.getvalue()
     assert sink.closed_flag
     # independent path: AES by hand, then the one-shot zstd decompressor
@@ -196,8 +218,9 @@ def test_alternative_key_for_a_c_env_backup(names: list[str], rt: Runtime, confo
 
 def test_alternatives_all_wrong_raise_the_first_error(corpus, chains) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(DecryptionError, match=r"^wrong key or not an encrypted backup \(file f\)$"):
-        open_backup_reader(open(corpus / "aes128" / "test_00000.asb", "rb"), chains["wrong"], "f",
-                           alternatives=[chains["aes256"]])
+        open_backup_reader(
+            open(corpus / "aes128" / "test_00000.asb", "rb"), chains["wrong"], "f", alternatives=[chains["aes256"]]
+        )
 
 
 @pytest.mark.parametrize("names", [["zstd"], ["zstd", "aes128"]])
@@ -223,8 +246,12 @@ def test_round_trip_property() -> None:
     rt = Runtime.from_plugins([zstd, aes])
 
     @settings(max_examples=60, deadline=None)
-    @given(body=st.binary(max_size=5000), chunk=st.integers(1, 3000), read=st.integers(1, 3000),
-           names=st.sampled_from([["zstd"], ["aes256"], ["zstd", "aes128"]]))
+    @given(
+        body=st.binary(max_size=5000),
+        chunk=st.integers(1, 3000),
+        read=st.integers(1, 3000),
+        names=st.sampled_from([["zstd"], ["aes256"], ["zstd", "aes128"]]),
+    )
     def check(body: bytes, chunk: int, read: int, names: list[str]) -> None:
         key = {"aes128": bytes(16), "aes256": bytes(32)}
         transforms = [rt.transform(n, TransformOptions(key=key.get(n))) for n in names]
@@ -232,7 +259,7 @@ def test_round_trip_property() -> None:
         sink = Closing()
         with open_backup_writer(sink, transforms) as w:
             for i in range(0, len(text), chunk):
-                w.write(text[i:i + chunk])
+                w.write(text[i : i + chunk])
         r = open_backup_reader(io.BytesIO(sink.getvalue()), transforms, "p.asb")
         assert b"".join(iter(lambda: r.read(read), b"")) == text
 

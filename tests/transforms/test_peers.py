@@ -57,8 +57,9 @@ def test_openssl_decrypts_our_files(mode: str) -> None:
 
 
 @needs_openssl
-@pytest.mark.parametrize("rel", ["backup-go/pkey_test", "aerospike-tools-backup/test_key.pem",
-                                 "asbackup-4.5.8/key.pem"])
+@pytest.mark.parametrize(
+    "rel", ["backup-go/pkey_test", "aerospike-tools-backup/test_key.pem", "asbackup-4.5.8/key.pem"]
+)
 def test_openssl_derives_the_same_key(rel: str, conformance_dir: Path) -> None:
     """PKCS#1 DER as OpenSSL writes it (``openssl rsa -traditional``), hashed: the C tools' key."""
     path = conformance_dir / rel

@@ -25,7 +25,7 @@ def compress(data: bytes, level: int | None = None, *, chunk: int = 0) -> bytes:
     w = ZstdTransform(level).wrap_writer(sink)
     if chunk:
         for i in range(0, len(data), chunk):
-            w.write(data[i:i + chunk])
+            w.write(data[i : i + chunk])
     else:
         w.write(data)
     w.close()
@@ -147,7 +147,7 @@ def test_frame_walker_follows_real_frames() -> None:
     data = compress(TEXT) + compress(b"")
     walker = FrameWalker()
     for i in range(0, len(data), 7):
-        walker.feed(data[i:i + 7])
+        walker.feed(data[i : i + 7])
     assert walker.complete and walker.frames == 2 and walker.error is None
 
 
