@@ -22,7 +22,8 @@ ships no expiries; tests do not rely on either).
 
 Facts that are not in the spec and were chosen here: a never-expiring record is shipped with
 TTL 0xFFFFFFFF (-1, "never expire"); a delete is info2 WRITE|DELETE with the set and key the
-record had, its LUT and no ops; ``lag`` is 0 when nothing is queued, in flight or waiting for a
+record had, its LUT, the generation it had plus one (so a restore's "newer generation" check
+lets it through) and no ops; ``lag`` is 0 when nothing is queued, in flight or waiting for a
 retry, else the whole seconds since the oldest such record was queued (at least 1).
 """
 
@@ -54,8 +55,9 @@ def _field(ftype: int, data: bytes) -> bytes:
 
 
 def ship_message(ns: bytes, digest: bytes, rec: Record | None, *, now_cl: int, set_name: bytes = b"",
-                 key: bytes | None = None, lut_ns: int | None = None) -> bytes:
-    """The whole proto XDR sends for a record (§10.2); ``rec`` None ships a delete."""
+                 key: bytes | None = None, lut_ns: int | None = None, gen: int = 0) -> bytes:
+    """The whole proto XDR sends for a record (§10.2); ``rec`` None ships a delete (``gen``: the
+    tombstone's generation, one more than the record had)."""
     if rec is not None:
         set_name, key, lut_ns = rec.set_name, rec.key, rec.lut
     lut_ms = (lut_ns if lut_ns is not None else int(time.time() * 1e9)) // 1_000_000 - CL_EPOCH * 1000
@@ -66,7 +68,7 @@ def ship_message(ns: bytes, digest: bytes, rec: Record | None, *, now_cl: int, s
         fields.append(_field(2, key))
     fields.append(_field(14, max(0, lut_ms).to_bytes(8, "big")))
     if rec is None:
-        header = _MSG_HDR.pack(22, Info1.XDR, Info2.WRITE | Info2.DELETE, 0, 0, 0, 0, 0, 0, len(fields), 0)
+        header = _MSG_HDR.pack(22, Info1.XDR, Info2.WRITE | Info2.DELETE, 0, 0, 0, gen, 0, 0, len(fields), 0)
         body = header + b"".join(fields)
     else:
         ttl = _NEVER if rec.void_time == 0 else max(1, rec.void_time - now_cl)
@@ -122,7 +124,7 @@ class _Stream:
         self.queue: collections.OrderedDict[bytes, _Item] = collections.OrderedDict()
         self.retry: collections.deque[_Item] = collections.deque()
         self.inflight: collections.deque[tuple[_Item, bytes]] = collections.deque()
-        self.deleted: dict[bytes, tuple[bytes, bytes | None, int]] = {}
+        self.deleted: dict[bytes, tuple[bytes, bytes | None, int, int]] = {}
         self.stats = {"success": 0, "retry_conn_reset": 0, "retry_dest": 0, "recoveries": 0, "abandoned": 0,
                       "not_found": 0}
         self.stopped = threading.Event()
@@ -158,7 +160,7 @@ class _Stream:
 
     # --- feeding ----------------------------------------------------------------------------
 
-    def changed(self, digest: bytes, removed: tuple[bytes, bytes | None, int] | None) -> None:
+    def changed(self, digest: bytes, removed: tuple[bytes, bytes | None, int, int] | None) -> None:
         if not self.shipper.node.owns(partition_id(digest)):
             return
         with self.lock:
@@ -178,6 +180,9 @@ class _Stream:
         if sock is not None:
             _close(sock)
         self.thread.join(5.0)
+        with self.lock:
+            for key, value in self.stats.items():
+                self.shipper.totals[key] = self.shipper.totals.get(key, 0) + value
 
     # --- shipping ---------------------------------------------------------------------------
 
@@ -229,9 +234,9 @@ class _Stream:
             return None  # gone since the rewind listed it; its delete is queued separately
         with self.lock:
             gone = self.deleted.get(item.digest)
-        set_name, key, lut = gone if gone is not None else (b"", None, store.clock.now_ns())
+        set_name, key, lut, gen = gone if gone is not None else (b"", None, store.clock.now_ns(), 1)
         return ship_message(ns.name_bytes, item.digest, None, now_cl=now_cl, set_name=set_name, key=key,
-                            lut_ns=lut)
+                            lut_ns=lut, gen=gen)
 
     def _connect(self) -> socket.socket | None:
         faults = self.shipper.faults
@@ -380,6 +385,8 @@ class XdrShipper:
         self.node = node
         self.window = window
         self.faults = ShipperFaults()
+        #: counters of the streams that have ended (success, retry_conn_reset, retry_dest, ...)
+        self.totals: dict[str, int] = {}
         self.dcs: dict[str, _Dc] = {}
         self.mrt_disabled: set[str] = set()
         self._lock = threading.Lock()
@@ -426,7 +433,7 @@ class XdrShipper:
             if self._changed in hooks:
                 hooks.remove(self._changed)
 
-    def _changed(self, ns: NamespaceStore, digest: bytes, removed: tuple[bytes, bytes | None, int] | None) -> None:
+    def _changed(self, ns: NamespaceStore, digest: bytes, removed: tuple[bytes, bytes | None, int, int] | None) -> None:
         for dc in list(self.dcs.values()):
             stream = dc.streams.get(ns.name)
             if stream is not None:
@@ -558,7 +565,7 @@ def _wrap_store(ns: NamespaceStore, hooks: list[Callable[..., None]]) -> None:
         remove(digest)
         if old is not None:
             for h in list(hooks):
-                h(ns, digest, (old.set_name, old.key, time.time_ns()))
+                h(ns, digest, (old.set_name, old.key, time.time_ns(), old.gen + 1))
 
     ns.put = put_hook
     ns.remove = remove_hook

@@ -285,6 +285,8 @@ class _Writer:
                 self._mark_done([slot for _token, slot in items])
                 if stop:
                     break
+            if self.error is not None:  # aborted: the open file must not look complete
+                raise self.error
             self._close_file()
         except BaseException as exc:
             self.error = exc
@@ -441,6 +443,7 @@ class _Run:
         nodes = node_names(self.cluster)
         if not nodes:
             raise ClusterError("the cluster has no node to set up XDR on")
+        self._check_coverage(nodes)
         commands = start_xdr_commands(self.config, host_port)
         for node in nodes:
             self.control.check()
@@ -451,6 +454,19 @@ class _Run:
                     self.started_nodes.append(node)
             log.info("XDR: node %s ships namespace %s to %s (dc %s, rewind %s)", node, self.config.namespace,
                      host_port, self.config.dc, self.config.rewind)
+
+    def _check_coverage(self, nodes: list[str]) -> None:
+        """Every partition must be mastered by a node we set up: a node we do not know of would
+        not ship its records, and the backup would silently miss them."""
+        owners_of = getattr(self.cluster, "partition_owners", None)
+        if owners_of is None:
+            return
+        owners = owners_of(self.config.namespace)
+        missing = [p for p, owner in enumerate(owners) if owner not in nodes]
+        if missing:
+            raise ClusterError(
+                f"namespace {self.config.namespace}: {len(missing)} partitions (first {missing[0]}) have no known "
+                f"master node (nodes: {', '.join(nodes)}); the backup would miss their records")
 
     def _stats(self, node: str) -> XdrStats:
         command = f"get-stats:context=xdr;dc={self.config.dc};namespace={self.config.namespace}"
@@ -545,6 +561,8 @@ class _Run:
                 log.warning("XDR: could not lift the MRT fence on node %s: %s", node, exc)
         if self.receiver is not None:
             self.receiver.stop()
+            rs = self.receiver.stats()
+            self.counters.add(records_skipped=rs.duplicates + rs.skipped)
         if failed is None:
             for w in self.writers:
                 w.finish()

@@ -1,0 +1,264 @@
+"""XDR backup of an emulator playing Enterprise Edition → ASBX files → restore into an empty
+emulator → every record equal. Records are compared as the stores hold them (particle types and
+bytes) and through the official ``aerospike`` client; files are read back with the ``asbx``
+codec plugin and ``zstandard`` called directly."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from typing import Any
+
+import pytest
+import zstandard
+from aerobackup import ClusterError, CompressionPolicy, EncryptionPolicy, Runtime
+from aerobackup.errors import JobCancelled
+from aerobackup.plugins.codecs.asbx import AsbxDecoder
+from aerobackup.protocols import DecoderOptions
+from aerobackup.testing import Emulator
+from aerobackup.testing.storage_contract import MemoryStorage
+from aerobackup.testing.xdr_shipper import XdrShipper
+from aerobackup.xdr import BackupXdrConfig, backup_xdr
+from aerobackup.xdr.asbx_io import parse_name
+
+from tests.pipeline.conftest import load_every_type
+from tests.xdr.conftest import FAST, client_of, connect, run_backup, run_restore
+
+NOW = 1_750_000_000.0  # both clocks frozen here: TTLs shipped and restored give equal void times
+
+
+def stored(em: Emulator, namespace: str = "test") -> dict[bytes, tuple[Any, ...]]:
+    """digest -> (set, key, void time, bins) as the emulator stores them (generation left out:
+    a restore creates records afresh)."""
+    return {r.digest: (r.set_name, r.key, r.void_time, r.bins) for r in em.records(namespace)}
+
+
+def tokens(storage: MemoryStorage, name: str, data: bytes | None = None) -> list[Any]:
+    raw = storage.objects[name] if data is None else data
+    return list(AsbxDecoder(DecoderOptions(file=name)).decode(io.BytesIO(raw)))
+
+
+def test_every_type_round_trip(source: Emulator, target: Emulator, runtime: Runtime) -> None:
+    source.clock.freeze(NOW)
+    target.clock.freeze(NOW)
+    client = client_of(source)
+    n = load_every_type(source, client)
+    expected = stored(source)
+    assert len(expected) == n
+    storage = MemoryStorage()
+    stats = run_backup(source, storage, runtime)
+    assert stats.records_written == n and stats.files == 1
+    assert stats.files_written == ("0_test_1.asbx",)
+    assert stats.bytes_written == len(storage.objects["0_test_1.asbx"])
+    entries = tokens(storage, "0_test_1.asbx")
+    assert sorted(t.digest for t in entries) == sorted(expected)
+    assert all(t.payload[9] & 0x10 == 0 for t in entries)  # the XDR bit is cleared at backup (§10.4)
+    assert not source.shippers[0].dcs  # the DC was removed at the end
+
+    rstats = run_restore(target, storage, runtime)
+    assert rstats.records_read == n and rstats.records_written == n and rstats.files == 1
+    assert stored(target) == expected
+    # and as the official client sees them
+    peer = client_of(target)
+    for digest in expected:
+        _, meta_s, bins_s = client.get(("test", None, None, bytearray(digest)))
+        _, meta_t, bins_t = peer.get(("test", None, None, bytearray(digest)))
+        assert repr(bins_t) == repr(bins_s)  # repr: NaN compares unequal to itself
+        assert meta_t["ttl"] == meta_s["ttl"]
+    client.close()
+    peer.close()
+
+
+def test_compressed_encrypted_rotated_parallel(source: Emulator, target: Emulator, runtime: Runtime,
+                                               conformance_dir: Any) -> None:
+    for i in range(600):
+        source.put_raw("test", "s", i, [("v", 3, b"v%05d" % i + b"." * 200), ("i", 1, i.to_bytes(8, "big"))])
+    key = str(conformance_dir / "asbackup-4.5.8" / "key.pem")
+    storage = MemoryStorage()
+    stats = run_backup(source, storage, runtime, parallel_write=2, file_limit=20_000,
+                       compression=CompressionPolicy(mode="zstd", level=3),
+                       encryption=EncryptionPolicy(mode="aes256", key_file=key))
+    names = sorted(storage.objects, key=lambda s: parse_name(s).number)
+    assert stats.files == len(names) > 4 and set(stats.files_written) == set(names)
+    assert [parse_name(s).number for s in names] == list(range(1, len(names) + 1))  # one counter from 1
+    assert {parse_name(s).prefix for s in names} == {0, 1}
+    assert stats.records_written == 600 and stats.bytes_written == sum(len(b) for b in storage.objects.values())
+    for name in names:
+        assert storage.objects[name][:4] != zstandard.FRAME_HEADER  # encrypted after compression
+    restored = run_restore(target, storage, runtime, compression=CompressionPolicy(mode="zstd"),
+                           encryption=EncryptionPolicy(mode="aes256", key_file=key))
+    assert restored.records_written == 600 and restored.files == len(names)
+    assert stored(target) == stored(source)
+
+
+def test_compressed_files_read_with_zstandard(source: Emulator, runtime: Runtime) -> None:
+    for i in range(300):
+        source.put_raw("test", "s", i, [("v", 3, b"x" * 300)])
+    storage = MemoryStorage()
+    stats = run_backup(source, storage, runtime, parallel_write=1, file_limit=30_000,
+                       compression=CompressionPolicy(mode="zstd"))
+    seen: set[bytes] = set()
+    for name in stats.files_written:
+        plain = zstandard.ZstdDecompressor().decompressobj().decompress(storage.objects[name])
+        entries = tokens(storage, name, plain)
+        assert len(plain) <= 30_000
+        assert plain[1:9] == parse_name(name).number.to_bytes(8, "big")
+        seen.update(t.digest for t in entries)
+    assert len(seen) == 300 and stats.records_written == 300
+
+
+def test_two_node_cluster(target: Emulator, runtime: Runtime) -> None:
+    from aerobackup.testing import EmulatedCluster
+
+    with EmulatedCluster(nodes=2, namespaces=("test",)) as cluster:
+        shippers = XdrShipper.attach(cluster)
+        try:
+            node = cluster.nodes[0]
+            for i in range(500):
+                node.put_raw("test", "s", i, [("v", 1, i.to_bytes(8, "big"))])
+            storage = MemoryStorage()
+            stats = run_backup(node, storage, runtime, parallel_write=2)
+            assert stats.records_written == 500
+            assert all(s.dcs == {} for s in shippers)
+            shipped = [s.faults for s in shippers]
+            assert len(shipped) == 2
+        finally:
+            XdrShipper.detach_all(shippers)
+        restored = run_restore(target, storage, runtime)
+        assert restored.records_written == 500
+        assert stored(target) == stored(node)
+
+
+def test_writes_and_deletes_during_the_backup(source: Emulator, target: Emulator, runtime: Runtime) -> None:
+    for i in range(400):
+        source.put_raw("test", "s", i, [("v", 1, i.to_bytes(8, "big"))])
+    client = client_of(source)
+    storage = MemoryStorage()
+    config = BackupXdrConfig(namespace="test", max_throughput=1000, **FAST)  # about 0.4 s of rewind
+    with connect(source) as cluster:
+        job = backup_xdr(config, storage, cluster, runtime=runtime, stats_delay=0.05)
+        deadline = time.monotonic() + 10
+        while not source.shippers[0].dcs and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for i in range(0, 400, 10):
+            client.put(("test", "s", i), {"v": -i, "new": "yes"})
+        for i in range(5, 400, 20):
+            client.remove(("test", "s", i))
+        client.put(("test", "s", "late"), {"v": 1})
+        stats = job.wait(30)
+    assert stats.records_written >= 400
+    restored = run_restore(target, storage, runtime)
+    assert restored.records_failed == 0
+    got = {d: (s, k, b) for d, (s, k, _v, b) in stored(target).items()}
+    want = {d: (s, k, b) for d, (s, k, _v, b) in stored(source).items()}
+    assert len(want) == 400 - 20 + 1
+    assert got == want
+    client.close()
+
+
+def test_rewind_seconds_ships_recent_changes_only(source: Emulator, target: Emulator, runtime: Runtime) -> None:
+    now_ns = time.time_ns()
+    for i in range(50):
+        source.put_raw("test", "s", i, [("v", 1, i.to_bytes(8, "big"))], lut=now_ns - 7200 * 10**9)
+    for i in range(50, 60):
+        source.put_raw("test", "s", i, [("v", 1, i.to_bytes(8, "big"))], lut=now_ns - 10 * 10**9)
+    storage = MemoryStorage()
+    stats = run_backup(source, storage, runtime, rewind="3600")
+    assert stats.records_written == 10
+
+
+def test_community_edition_refused_at_once(runtime: Runtime) -> None:
+    with Emulator(namespaces=("test",)) as ce:  # no shipper: the emulator is CE
+        storage = MemoryStorage()
+        config = BackupXdrConfig(namespace="test", **FAST)
+        t = time.monotonic()
+        with connect(ce) as cluster:
+            job = backup_xdr(config, storage, cluster, runtime=runtime, stats_delay=0.05)
+            with pytest.raises(ClusterError) as info:
+                job.wait(10)
+        assert time.monotonic() - t < 5
+        assert info.value.code == 25
+        assert "refused XDR (ERROR:25:enterprise only)" in str(info.value)
+        assert "need an Enterprise Edition cluster" in str(info.value)
+        assert storage.objects == {}
+
+
+def test_start_timeout_when_nothing_arrives(source: Emulator, runtime: Runtime) -> None:
+    source.put_raw("test", "s", 1, [("v", 1, bytes(8))])
+    source.shippers[0].faults.refuse_connect = 10**9  # the cluster cannot reach the receiver
+    storage = MemoryStorage()
+    config = BackupXdrConfig(namespace="test", start_timeout_ms=300, **FAST)
+    with connect(source) as cluster:
+        job = backup_xdr(config, storage, cluster, runtime=runtime, stats_delay=0.05)
+        with pytest.raises(ClusterError, match=r"no record arrived from the cluster within 300 ms: check that "
+                                               r"127\.0\.0\.1:\d+ is reachable"):
+            job.wait(10)
+    assert not source.shippers[0].dcs  # cleaned up
+
+
+def test_cancel_removes_the_dc(source: Emulator, runtime: Runtime) -> None:
+    for i in range(300):
+        source.put_raw("test", "s", i, [("v", 1, bytes(8))])
+    storage = MemoryStorage()
+    config = BackupXdrConfig(namespace="test", max_throughput=100, **FAST)  # slow: 3 s
+    with connect(source) as cluster:
+        job = backup_xdr(config, storage, cluster, runtime=runtime, stats_delay=0.05)
+        deadline = time.monotonic() + 5
+        while job.stats.records_written < 10 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        job.cancel()
+        with pytest.raises(JobCancelled):
+            job.wait(10)
+    assert not source.shippers[0].dcs
+    assert storage.objects == {}  # no file looks complete unless it is
+
+
+def test_existing_files_refused(source: Emulator, runtime: Runtime) -> None:
+    storage = MemoryStorage({"0_test_1.asbx": b"old"})
+    from aerobackup.errors import StorageError
+
+    with pytest.raises(StorageError, match="already holds ASBX files"):
+        run_backup(source, storage, runtime)
+    assert not source.shippers[0].dcs
+
+
+def test_restore_policies(source: Emulator, target: Emulator, runtime: Runtime) -> None:
+    for i in range(20):
+        source.put_raw("test", "s", i, [("v", 1, i.to_bytes(8, "big"))])
+    storage = MemoryStorage()
+    run_backup(source, storage, runtime)
+    for i in range(5):  # already in the target, with other values
+        target.put_raw("test", "s", i, [("v", 1, (100 + i).to_bytes(8, "big"))], generation=1)
+    stats = run_restore(target, storage, runtime, unique=True)  # generation 1 is not newer than 1
+    assert (stats.records_written, stats.skipped_newer, stats.skipped_existing) == (15, 5, 0)
+    stats = run_restore(target, storage, runtime, unique=True, no_generation=True)  # create only
+    assert (stats.records_written, stats.skipped_newer, stats.skipped_existing) == (0, 0, 20)
+    assert target.get_raw("test", "s", 0).bins == [("v", 1, (100).to_bytes(8, "big"))]  # type: ignore[union-attr]
+    stats = run_restore(target, storage, runtime, replace=True, no_generation=True)
+    assert stats.records_written == 20
+    assert stored(target) == stored(source)
+
+
+def test_restore_missing_files(target: Emulator, runtime: Runtime) -> None:
+    from aerobackup.errors import BackupNotFoundError
+
+    with pytest.raises(BackupNotFoundError, match=r"no ASBX files \(\*\.asbx\) found"):
+        run_restore(target, MemoryStorage(), runtime)
+
+
+def test_progress_callback(source: Emulator, runtime: Runtime) -> None:
+    for i in range(100):
+        source.put_raw("test", "s", i, [("v", 1, bytes(8))])
+    seen: list[Any] = []
+    lock = threading.Lock()
+
+    def progress(stats: Any) -> None:
+        with lock:
+            seen.append(stats)
+
+    config = BackupXdrConfig(namespace="test", **FAST)
+    with connect(source) as cluster:
+        backup_xdr(config, MemoryStorage(), cluster, runtime=runtime, stats_delay=0.05, progress=progress,
+                   progress_interval=0.05).wait(30)
+    assert seen and seen[-1].records_written == 100
