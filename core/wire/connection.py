@@ -36,6 +36,7 @@ _FIELD = struct.Struct(">IB")
 _AUTHENTICATE, _LOGIN = 0, 20
 _F_USER, _F_CREDENTIAL, _F_CLEAR_PASSWORD, _F_SESSION_TOKEN, _F_SESSION_TTL = 0, 3, 4, 5, 6
 _SEC_OK, _SEC_NOT_SUPPORTED, _SEC_NOT_CONFIGURED = 0, 51, 52
+_WAITALL = getattr(socket, "MSG_WAITALL", 0)
 _BCRYPT_SALT = b"$2a$10$7EqJtq98hPqEX7fNZaFWoO"  # fixed salt of every Aerospike client (§3.2)
 
 
@@ -86,7 +87,7 @@ def _admin_message(command: int, fields: Iterable[tuple[int, bytes]]) -> bytes:
 class Connection:
     """A socket to one node. Not thread-safe: one command at a time."""
 
-    __slots__ = ("address", "sock", "_hdr", "_hdr_view", "closed", "last_used")
+    __slots__ = ("address", "sock", "_hdr", "_hdr_view", "closed", "last_used", "_kernel_timeouts", "_timeout")
 
     def __init__(
         self,
@@ -107,15 +108,31 @@ class Connection:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if tls is not None and tls.enable:
             sock = _wrap_tls(sock, host, tls)
-        sock.settimeout(socket_timeout or None)
         self.sock = sock
         self._hdr = bytearray(8)
         self._hdr_view = memoryview(self._hdr)
         self.closed = False
         self.last_used = time.monotonic()
+        # Plain sockets stay in blocking mode with kernel timeouts (SO_RCVTIMEO), so that a whole
+        # reply body arrives in one recv(MSG_WAITALL) call with the GIL released; Python-level
+        # timeouts would make the socket non-blocking and cost one GIL hand-off per TCP chunk.
+        self._kernel_timeouts = not isinstance(sock, ssl.SSLSocket) and hasattr(socket, "SO_RCVTIMEO")
+        self._timeout: float | None = -1.0
+        self.set_timeout(socket_timeout)
 
     def set_timeout(self, seconds: float | None) -> None:
-        self.sock.settimeout(seconds or None)
+        seconds = seconds or None
+        if seconds == self._timeout:
+            return
+        self._timeout = seconds
+        if not self._kernel_timeouts:
+            self.sock.settimeout(seconds)
+            return
+        self.sock.settimeout(None)
+        whole = int(seconds or 0)
+        timeval = struct.pack("ll", whole, int(((seconds or 0) - whole) * 1_000_000))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
 
     def close(self) -> None:
         if not self.closed:
@@ -128,7 +145,7 @@ class Connection:
     def send(self, data: bytes | bytearray | memoryview) -> None:
         try:
             self.sock.sendall(data)
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):
             self.close()
             raise WireTimeout(f"{self.address}: send timed out") from None
         except OSError as exc:
@@ -137,15 +154,16 @@ class Connection:
 
     def _recv_into(self, view: memoryview) -> None:
         recv_into = self.sock.recv_into
+        flags = _WAITALL if self._kernel_timeouts else 0
         got, n = 0, len(view)
         try:
             while got < n:
-                k = recv_into(view[got:])
+                k = recv_into(view[got:], n - got, flags)
                 if not k:
                     self.close()
                     raise WireConnectionError(f"{self.address}: connection closed by the server")
                 got += k
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):  # BlockingIOError: SO_RCVTIMEO expired
             self.close()
             raise WireTimeout(f"{self.address}: no reply within the socket timeout") from None
         except OSError as exc:

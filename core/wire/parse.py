@@ -30,13 +30,14 @@ class ParseState:
     ``names`` caches decoded bin and set names by their bytes (they repeat in every record).
     """
 
-    __slots__ = ("last", "result", "unavailable", "names")
+    __slots__ = ("last", "result", "unavailable", "names", "set_len")
 
     def __init__(self) -> None:
         self.last = False
         self.result = 0
         self.unavailable: list[int] = []
         self.names: dict[bytes, str] = {}
+        self.set_len = 0  # length of the set name the fast path expects (adapts as it goes)
 
 
 def _skip(buf: bytes, pos: int, n_fields: int, n_ops: int) -> int:
@@ -46,6 +47,15 @@ def _skip(buf: bytes, pos: int, n_fields: int, n_ops: int) -> int:
     return pos
 
 
+def _record_head(ns_len: int, set_len: int) -> struct.Struct:
+    """Header + NAMESPACE + DIGEST + SET fields of a record in one unpack (the usual layout, §6.2).
+
+    Fields: info3, result, generation, void time, transaction_ttl, n_fields, n_ops, then size and
+    type of each of the three fields, the digest and the set name bytes.
+    """
+    return struct.Struct(f">3xBxBIIIHHIB{ns_len}xIB20sIB{set_len}s")
+
+
 def parse_records(buf: bytes, pos: int, end: int, batch: RecordBatch, state: ParseState) -> int:
     """Parse AS_MSGs in ``buf[pos:end]`` into ``batch`` (whose buffer must be ``buf``).
 
@@ -53,6 +63,8 @@ def parse_records(buf: bytes, pos: int, end: int, batch: RecordBatch, state: Par
     marker (a start error, §6.2), recording it in ``state``. Unavailable-partition markers
     are collected in ``state.unavailable``. Returns the number of records added.
 
+    Fast path: a record laid out as the server sends it (NAMESPACE, DIGEST, SET of the length
+    seen last) is read with one ``unpack_from``; anything else takes the generic field loop.
     Raises ValueError (IndexError/struct.error in the worst case) on malformed input; the
     caller turns that into a connection error.
     """
@@ -61,6 +73,13 @@ def parse_records(buf: bytes, pos: int, end: int, batch: RecordBatch, state: Par
     unpack_op = OP.unpack_from
     names = state.names
     names_get = names.get
+    ns_len = len(batch.namespace.encode())
+    ns_size = ns_len + 1
+    set_len = state.set_len
+    head = _record_head(ns_len, set_len)
+    unpack_head = head.unpack_from
+    head_size = head.size
+    short_size = head_size - 5 - set_len  # header + NAMESPACE + DIGEST only
     sets_append = batch.sets.append
     digests_append = batch.digests.append
     keys_append = batch.keys.append
@@ -74,31 +93,55 @@ def parse_records(buf: bytes, pos: int, end: int, batch: RecordBatch, state: Par
     n_bins = batch.bin_index[-1]
     added = 0
     while pos < end:
-        info3, result, generation, void_time, _, n_fields, n_ops = unpack_hdr(buf, pos)
-        pos += 22
-        if info3 or result:
-            if info3 & _PARTITION_DONE:
-                if result:
-                    state.unavailable.append(generation)  # a marker's generation is the partition
-                pos = _skip(buf, pos, n_fields, n_ops)
-                continue
-            state.result = result
-            state.last = True
-            return added
         set_name = ""
         key = None
-        digest = b""
-        for _ in range(n_fields):
+        if end - pos >= head_size:
+            (info3, result, generation, void_time, _, n_fields, n_ops, f1_size, f1_type, f2_size, f2_type,
+             digest, f3_size, f3_type, set_raw) = unpack_head(buf, pos)
+            fast = (not info3 and not result and f1_size == ns_size and f2_size == 21 and f2_type == 4
+                    and f1_type == 0 and n_fields >= 2)
+        else:
+            fast = False
+        if fast:
+            if n_fields >= 3 and f3_type == 1 and f3_size == set_len + 1:
+                pos += head_size
+                rest = n_fields - 3
+                set_name = names_get(set_raw) or names.setdefault(
+                    set_raw, set_raw.decode("utf-8", "surrogateescape"))
+            else:
+                pos += short_size
+                rest = n_fields - 2
+        else:
+            info3, result, generation, void_time, _, n_fields, n_ops = unpack_hdr(buf, pos)
+            pos += 22
+            if info3 or result:
+                if info3 & _PARTITION_DONE:
+                    if result:
+                        state.unavailable.append(generation)  # a marker's generation is the partition
+                    pos = _skip(buf, pos, n_fields, n_ops)
+                    continue
+                state.result = result
+                state.last = True
+                return added
+            rest = n_fields
+            digest = b""
+        for _ in range(rest):
             size, ftype = unpack_fld(buf, pos)
             start = pos + 5
             pos += 4 + size
-            if ftype == _F_DIGEST:
-                digest = buf[start:pos]
+            if ftype == _F_KEY:
+                key = UserKey(buf[start], buf[start + 1 : pos])
             elif ftype == _F_SET:
                 raw = buf[start:pos]
                 set_name = names_get(raw) or names.setdefault(raw, raw.decode("utf-8", "surrogateescape"))
-            elif ftype == _F_KEY:
-                key = UserKey(buf[start], buf[start + 1 : pos])
+                if len(raw) != set_len:  # adapt the fast path to this set name's length
+                    set_len = state.set_len = len(raw)
+                    head = _record_head(ns_len, set_len)
+                    unpack_head = head.unpack_from
+                    head_size = head.size
+                    short_size = head_size - 5 - set_len
+            elif ftype == _F_DIGEST:
+                digest = buf[start:pos]
         if len(digest) != 20:
             raise ValueError(f"record without a 20-byte DIGEST field (got {len(digest)} bytes)")
         for _ in range(n_ops):
