@@ -98,8 +98,9 @@ def _start(serve: list[ScriptedServer], handler) -> tuple[ScriptedServer, OneNod
 
 
 def _req(*partitions: int, **kw: object) -> ScanRequest:
+    kw.setdefault("socket_timeout_ms", 3000)
     return ScanRequest(namespace="test", partitions=tuple(PartitionCursor(p) for p in partitions),
-                       set_names=("scan",), socket_timeout_ms=3000, **kw)  # type: ignore[arg-type]
+                       set_names=("scan",), **kw)  # type: ignore[arg-type]
 
 
 def _collect(items: Iterator[object]) -> tuple[list[bytes], list[tuple[int, ...]]]:
@@ -340,3 +341,23 @@ def test_login_then_authenticate(serve) -> None:  # type: ignore[no-untyped-def]
     assert [c for _, c in events] == [20, 0]
     a.close()
     b.close()
+
+
+def test_silent_node_times_out_and_is_retried(serve, p1003) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    calls: list[int] = []
+
+    def handler(n: int, req: bytes) -> bytes | None:
+        calls.append(n)
+        if len(calls) == 1:
+            time.sleep(1.5)  # longer than the socket timeout: no reply in time
+            return None
+        return _proto(b"".join(p1003)) + _last()
+
+    _, node = _start(serve, handler)
+    started = time.monotonic()
+    digests, done = _collect(run_scan(node, _req(1003, socket_timeout_ms=300)))
+    assert len(digests) == 5 and done == [(1003,)]
+    assert len(calls) == 2 and calls[0] != calls[1]  # the timed-out connection was not reused
+    assert time.monotonic() - started < 1.4  # the retry did not wait for the silent reply
