@@ -139,3 +139,42 @@ def test_writes_are_routed_to_each_partitions_owner(aerospike_cluster: Any, clie
     assert [n.stats["misrouted"] for n in aerospike_cluster.nodes] == before
     assert all(n.stats["batch"] == 1 for n in aerospike_cluster.nodes)
     assert client.get(("test", "w", 123))[2] == {"v": 123}
+
+
+def test_partition_generation_change_refreshes_the_map(aerospike_cluster: Any, cluster: Cluster) -> None:
+    import time
+
+    loaded = _load(aerospike_cluster, 500)
+    moved = [p for p in range(4096) if aerospike_cluster.owner_index(p) == 2]
+    aerospike_cluster.assign(moved, 0)  # partition-generation changes on every node
+    time.sleep(1.1)  # the map check runs at most once a second
+    digests, done = _run(cluster.scan(ScanRequest(namespace="test", partitions=ALL)))
+    assert set(digests) == loaded and sorted(done) == list(range(4096))
+    assert cluster.last_scan_stats is not None and cluster.last_scan_stats.rounds == 1  # no stale routing
+    name0 = _node_name(aerospike_cluster, cluster, 0)
+    assert all(cluster.partition_owners("test")[p] == name0 for p in moved)
+    assert aerospike_cluster.nodes[2].stats["scan"] == 0
+
+
+def test_connect_with_and_without_the_official_client(aerospike_cluster: Any) -> None:
+    seed = f"{aerospike_cluster.host}:{aerospike_cluster.port}"
+    with Cluster.connect(ClusterConfig(hosts=(seed,))) as found:  # the client discovers the peers
+        assert len(found.nodes) == 3 and found.client is not None
+    assert not found.client.is_connected()  # connect() owns its client and closes it
+    alone = Cluster.connect(ClusterConfig(hosts=(seed,)), use_client=False)  # seeds only
+    assert [n.port for n in alone.nodes] == [aerospike_cluster.port]
+    alone.close()
+    with pytest.raises(ClusterError, match="cannot connect to 127.0.0.1:1"):
+        Cluster.connect(ClusterConfig(hosts=("127.0.0.1:1",), client_timeout_ms=500))
+
+
+def test_dropped_connection_is_retried(aerospike_cluster: Any) -> None:
+    loaded = _load(aerospike_cluster, 900)
+    seeds = tuple(f"127.0.0.1:{n.port}" for n in aerospike_cluster.nodes)
+    with Cluster.connect(ClusterConfig(hosts=seeds), use_client=False) as cluster:
+        aerospike_cluster.faults.drop_after(2)  # the second node's scan request: closed, no reply
+        digests, done = _run(cluster.scan(ScanRequest(namespace="test", partitions=ALL)))
+        assert len(digests) == len(set(digests)) == 900 and set(digests) == loaded
+        assert sorted(done) == list(range(4096))
+        stats = cluster.last_scan_stats
+        assert stats is not None and stats.rounds == 2 and "closed" in stats.errors[0]
