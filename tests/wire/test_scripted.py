@@ -361,3 +361,64 @@ def test_silent_node_times_out_and_is_retried(serve, p1003) -> None:  # type: ig
     assert len(digests) == 5 and done == [(1003,)]
     assert len(calls) == 2 and calls[0] != calls[1]  # the timed-out connection was not reused
     assert time.monotonic() - started < 1.4  # the retry did not wait for the silent reply
+
+
+def test_tls_connection(tmp_path: Path) -> None:
+    """Our TLS client against a loopback TLS peer with a self-signed certificate (cryptography)."""
+    import datetime as dt
+    import socket
+    import ssl
+    import threading
+
+    from aerobackup.config import TlsConfig
+    from aerobackup.wire.connection import Connection, WireConnectionError
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "aero-node")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now - dt.timedelta(minutes=1))
+            .not_valid_after(now + dt.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("aero-node")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "node.pem", tmp_path / "node.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert_file, key_file)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(5)
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        for _ in range(2):
+            try:
+                raw, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                with server_ctx.wrap_socket(raw, server_side=True) as conn:
+                    from .scripted import read_proto
+
+                    if read_proto(conn) is not None:
+                        conn.sendall(_proto(b"build\t8.1.2.0\n", msg_type=1))
+            except (ssl.SSLError, OSError):
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    good = Connection("127.0.0.1", port, connect_timeout=2, socket_timeout=2,
+                      tls=TlsConfig(ca_file=str(cert_file), name="aero-node"))
+    assert good.info(["build"]) == {"build": "8.1.2.0"}
+    good.close()
+    with pytest.raises(WireConnectionError, match="TLS handshake failed \\(tls name 'other'\\)"):
+        Connection("127.0.0.1", port, connect_timeout=2, socket_timeout=2,
+                   tls=TlsConfig(ca_file=str(cert_file), name="other"))
+    thread.join(timeout=5)
+    listener.close()
