@@ -289,3 +289,10 @@ def test_metadata_round_trip(aerospike_client: Any, cluster: Cluster) -> None:
     cluster.put_udf(udf)
     assert udf in cluster.udfs()
     assert "dp_mod.lua" in {u["name"] for u in aerospike_client.udf_list()}
+
+
+def test_login_to_a_community_server_is_refused_clearly(aerospike_server: Any) -> None:
+    seed = f"{aerospike_server.host}:{aerospike_server.port}"
+    config = ClusterConfig(hosts=(seed,), user="admin", password="admin123")
+    with pytest.raises(ClusterError, match=f"{seed}: login refused: security is not supported"):
+        Cluster.connect(config, use_client=False)
