@@ -13,7 +13,6 @@ import math
 import struct
 from binascii import b2a_base64
 from collections.abc import Iterable
-from itertools import islice
 
 from aerobackup.errors import FormatError
 from aerobackup.model import UDF, RecordBatch, SIndex, UserKey
@@ -122,59 +121,92 @@ def _key_line(key: UserKey, compact: bool) -> bytes:
     raise FormatError(f"Invalid key type {t}")
 
 
+def _other_line(name: bytes, t: int, buf: bytes | bytearray, s: int, e: int, compact: bool) -> bytes:
+    """Bin lines of the less common types (and compact blobs)."""
+    if t == 2:
+        return b"- D %s %s\n" % (name, format_double(_unpack_d(buf, s)[0]))
+    if t in _BYTES_LABELS:
+        if compact:
+            return b"%s%s %d %s\n" % (_RAW_PREFIX[t], name, e - s, buf[s:e])
+        enc = b2a_base64(buf[s:e], newline=False)
+        return b"%s%s %d %s\n" % (_B64_PREFIX[t], name, len(enc), enc)
+    if t == 17:
+        return b"- Z %s %s\n" % (name, b"T" if buf[s] else b"F")
+    if t == 0:
+        return b"- N %s\n" % name
+    if t == 23:
+        # skip the GeoJSON particle header: flags, cell count, cells (wire-protocol §5.5)
+        start = s + 3 + 8 * _from_bytes(buf[s + 1 : s + 3], "big") if e - s >= 3 else e
+        return b"- G %s %d %s\n" % (name, e - start, buf[start:e])
+    raise FormatError(f"Invalid bytes type {t} in bin {name.decode(errors='replace')}")
+
+
 def encode_batch(batch: RecordBatch, compact: bool = False) -> bytes:
-    """All records of ``batch`` as ASB text."""
+    """All records of ``batch`` as ASB text.
+
+    Bin lines are made in one comprehension over the flat bin columns (the common types
+    inline), then interleaved with the record header lines.
+    """
     buf = batch.buffer
+    fb = _from_bytes
+    b2a = b2a_base64
+    pre = _B64_PREFIX
+    other = _other_line
+    lines = [
+        b"- I %s %d\n" % (n, fb(buf[s:e], "big", signed=True))
+        if t == 1
+        else b"- S %s %d %s\n" % (n, e - s, buf[s:e])
+        if t == 3
+        else b"%s%s %d %s\n" % (pre[t], n, len(enc := b2a(buf[s:e], newline=False)), enc)
+        if t in pre and not compact
+        else b"- D %s %.17g\n" % (n, v)
+        if t == 2 and (v := _unpack_d(buf, s)[0]) == v
+        else other(n, t, buf, s, e, compact)
+        for n, t, s, e in zip(
+            map(_NAMES.__getitem__, batch.bin_names),
+            batch.bin_types,
+            batch.bin_starts,
+            batch.bin_ends,
+            strict=True,
+        )
+    ]
+    ns = _esc(batch.namespace).replace(b"%", b"%%")  # part of the format strings below
+    tail_set = b"+ n " + ns + b"\n+ d %s=\n+ s %s\n+ g %d\n+ t %d\n+ b %d\n"
+    tail_noset = b"+ n " + ns + b"\n+ d %s=\n+ g %d\n+ t %d\n+ b %d\n"
+    skey_set = b"+ k S %d %s\n" + tail_set
+    skey_noset = b"+ k S %d %s\n" + tail_noset
+    sets = _SETS
+    index = batch.bin_index
     out: list[bytes] = []
     add = out.append
-    ns = _esc(batch.namespace)
-    names = list(map(_NAMES.__getitem__, batch.bin_names))
-    bins = zip(names, batch.bin_types, batch.bin_starts, batch.bin_ends, strict=True)
-    index = batch.bin_index
-    b64_prefix = _B64_PREFIX
-    raw_prefix = _RAW_PREFIX
-    sets = _SETS
-    ns = ns.replace(b"%", b"%%")  # the namespace is part of the format strings below
-    fmt_set = b"+ n " + ns + b"\n+ d %s\n+ s %s\n+ g %d\n+ t %d\n+ b %d\n"
-    fmt_noset = b"+ n " + ns + b"\n+ d %s\n+ g %d\n+ t %d\n+ b %d\n"
+    extend = out.extend
+    # every digest's base64 in one call: 20 bytes + one NUL pad byte = 28 characters, of which
+    # the first 27 are the digest's own and the 28th stands for the pad (written as "=")
+    digs = b2a(b"\0".join(batch.digests) + b"\0", newline=False)
     lo = 0
-    for i, (set_name, digest, key, gen, vt) in enumerate(
-        zip(batch.sets, batch.digests, batch.keys, batch.generations, batch.void_times, strict=True)
+    d0 = 0
+    for set_name, key, gen, vt, hi in zip(
+        batch.sets, batch.keys, batch.generations, batch.void_times, index[1:], strict=True
     ):
-        hi = index[i + 1]
-        if key is not None:
-            add(_key_line(key, compact))
-        dig = b2a_base64(digest, newline=False)
-        if set_name:
-            add(fmt_set % (dig, sets[set_name], gen, vt, hi - lo))
-        else:
-            add(fmt_noset % (dig, gen, vt, hi - lo))
-        for name, t, s, e in islice(bins, hi - lo):
-            if t == 1:
-                add(b"- I %s %d\n" % (name, _from_bytes(buf[s:e], "big", signed=True)))
-            elif t == 3:
-                add(b"- S %s %d %s\n" % (name, e - s, buf[s:e]))
-            elif t == 2:
-                v = _unpack_d(buf, s)[0]
-                if v == v:
-                    add(b"- D %s %.17g\n" % (name, v))
-                else:
-                    add(b"- D %s %s\n" % (name, format_double(v)))
-            elif t in b64_prefix:
-                if compact:
-                    add(b"%s%s %d %s\n" % (raw_prefix[t], name, e - s, buf[s:e]))
-                else:
-                    enc = b2a_base64(buf[s:e], newline=False)
-                    add(b"%s%s %d %s\n" % (b64_prefix[t], name, len(enc), enc))
-            elif t == 17:
-                add(b"- Z %s %s\n" % (name, b"T" if buf[s] else b"F"))
-            elif t == 0:
-                add(b"- N %s\n" % name)
-            elif t == 23:
-                # skip the GeoJSON particle header: flags, cell count, cells (wire §5.5)
-                start = s + 3 + 8 * _from_bytes(buf[s + 1 : s + 3], "big") if e - s >= 3 else e
-                add(b"- G %s %d %s\n" % (name, e - start, buf[start:e]))
+        dig = digs[d0 : d0 + 27]
+        d0 += 28
+        if key is None:
+            if set_name:
+                add(tail_set % (dig, sets[set_name], gen, vt, hi - lo))
             else:
-                raise FormatError(f"Invalid bytes type {t} in bin {name.decode(errors='replace')}")
+                add(tail_noset % (dig, gen, vt, hi - lo))
+        elif key.particle_type == 3:
+            kd = key.data
+            if set_name:
+                add(skey_set % (len(kd), kd, dig, sets[set_name], gen, vt, hi - lo))
+            else:
+                add(skey_noset % (len(kd), kd, dig, gen, vt, hi - lo))
+        else:
+            add(_key_line(key, compact))
+            if set_name:
+                add(tail_set % (dig, sets[set_name], gen, vt, hi - lo))
+            else:
+                add(tail_noset % (dig, gen, vt, hi - lo))
+        extend(lines[lo:hi])
         lo = hi
     return b"".join(out)
