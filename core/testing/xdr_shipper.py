@@ -130,6 +130,7 @@ class _Stream:
         self.stopped = threading.Event()
         self.sock: socket.socket | None = None
         self.progress_at = time.monotonic()  # last send or ack: a stalled connection is given up
+        self.cut_sock: socket.socket | None = None  # the connection a drop_after fault cut
         node = shipper.node
         self.partitions = [p for p in range(N_PARTITIONS) if node.owns(p)]
         self.recoveries_pending = len(self.partitions)
@@ -186,21 +187,20 @@ class _Stream:
 
     # --- shipping ---------------------------------------------------------------------------
 
-    def _next(self, wait: bool) -> _Item | None:
-        """The next record to ship: retries first, then what is queued (live changes and the
-        partitions of the rewind listed so far), then the next partition of the rewind."""
-        with self.lock:
-            while not self.stopped.is_set():
-                if self.retry:
-                    return self.retry.popleft()
-                if self.queue:
-                    return self.queue.popitem(last=False)[1]
-                if self._rewind_some():
-                    continue
-                if wait:
-                    self.lock.wait(0.05)
-                return None
-            return None
+    def _take(self, limit: int) -> list[_Item]:
+        """Up to ``limit`` records to ship (called under the lock): retries first, then what is
+        queued (live changes and the rewind's partitions listed so far), then the next partition
+        of the rewind."""
+        out: list[_Item] = []
+        retry, queue = self.retry, self.queue
+        while len(out) < limit:
+            if retry:
+                out.append(retry.popleft())
+            elif queue:
+                out.append(queue.popitem(last=False)[1])
+            elif not self._rewind_some():
+                break
+        return out
 
     def _rewind_some(self) -> bool:
         """Queue the records of the next partition of the rewind (called under the lock)."""
@@ -280,51 +280,50 @@ class _Stream:
     def _send_loop(self, sock: socket.socket) -> None:
         window = self.shipper.window
         faults = self.shipper.faults
+        lock = self.lock
         self.progress_at = time.monotonic()
         while not self.stopped.is_set():
-            with self.lock:
+            with lock:
                 while len(self.inflight) >= window and not self.stopped.is_set() and self.sock is sock:
-                    self.lock.wait(0.05)
+                    lock.wait(0.05)
                     if time.monotonic() - self.progress_at > faults.ack_timeout:
                         return  # no ack for too long: give the connection up
                 if self.sock is not sock:
                     return  # the ack reader saw the connection end
                 if self.inflight and time.monotonic() - self.progress_at > faults.ack_timeout:
                     return
-            batch: list[bytes] = []
-            while len(batch) < 32:
-                with self.lock:
-                    if len(self.inflight) >= window:
-                        break
-                item = self._next(wait=not batch)
-                if item is None:
-                    break
-                msg = self._message(item)
-                if msg is None:
+                items = self._take(min(window - len(self.inflight), 128))
+                if not items:
+                    lock.wait(0.05)
                     continue
-                with self.lock:
-                    self.inflight.append((item, msg))
-                batch.append(msg)
-                if faults.drop_after is not None:
-                    faults.drop_after -= 1
-                    if faults.drop_after <= 0:
-                        faults.drop_after = None
-                        try:
-                            sock.sendall(b"".join(batch))
-                        except OSError:
-                            pass
-                        return  # cut: in-flight acks are lost with the connection
-            if not batch:
-                if self.stopped.is_set():
-                    return
-                continue
+            cut = False
+            if faults.drop_after is not None:
+                if faults.drop_after <= len(items):
+                    with lock:  # the rest goes out on the next connection
+                        self.retry.extendleft(reversed(items[faults.drop_after:]))
+                    items = items[: faults.drop_after]
+                    faults.drop_after = None
+                    cut = True
+                else:
+                    faults.drop_after -= len(items)
+            pairs = []
+            for item in items:
+                msg = self._message(item)
+                if msg is not None:
+                    pairs.append((item, msg))
+            with lock:
+                self.inflight.extend(pairs)
+                if cut:  # acks that still arrive on this connection are lost with it
+                    self.cut_sock = sock
             try:
-                sock.sendall(b"".join(batch))
+                sock.sendall(b"".join(m for _i, m in pairs))
             except OSError:
                 return
+            if cut:
+                return  # cut: the acks in flight are lost with the connection
             self.progress_at = time.monotonic()
             if self.max_throughput:
-                time.sleep(len(batch) / self.max_throughput)
+                time.sleep(len(pairs) / self.max_throughput)
 
     def _read_acks(self, sock: socket.socket) -> None:
         buf = b""
@@ -338,6 +337,8 @@ class _Stream:
                 if not n:
                     continue
                 with self.lock:
+                    if self.cut_sock is sock:
+                        break
                     self.progress_at = time.monotonic()
                     for i in range(n):
                         result = buf[i * _ACK_SIZE + 13]
