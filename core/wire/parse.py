@@ -12,13 +12,16 @@ import struct
 
 from ..model import RecordBatch, UserKey
 
-__all__ = ["ParseState", "parse_records", "parse_write_results", "MSG_HEADER", "FIELD", "OP"]
+__all__ = ["FIELD", "MALFORMED", "MSG_HEADER", "OP", "ParseState", "parse_records", "parse_write_results"]
 
 #: info3, result code, generation, record_ttl (void time), transaction_ttl, n_fields, n_ops.
 MSG_HEADER = struct.Struct(">3xBxBIIIHH")
 FIELD = struct.Struct(">IB")
 #: op size, particle type, name length (op type and flags skipped).
 OP = struct.Struct(">IxBxB")
+
+#: What the parsers raise on malformed input (callers turn it into a connection error).
+MALFORMED = (ValueError, IndexError, struct.error)
 
 _LAST, _PARTITION_DONE = 0x01, 0x04
 _F_SET, _F_KEY, _F_DIGEST = 1, 2, 4
@@ -65,8 +68,8 @@ def parse_records(buf: bytes, pos: int, end: int, batch: RecordBatch, state: Par
 
     Fast path: a record laid out as the server sends it (NAMESPACE, DIGEST, SET of the length
     seen last) is read with one ``unpack_from``; anything else takes the generic field loop.
-    Raises ValueError (IndexError/struct.error in the worst case) on malformed input; the
-    caller turns that into a connection error.
+    Raises one of ``MALFORMED`` on malformed input; the caller turns that into a connection
+    error.
     """
     unpack_hdr = MSG_HEADER.unpack_from
     unpack_fld = FIELD.unpack_from
@@ -149,6 +152,8 @@ def parse_records(buf: bytes, pos: int, end: int, batch: RecordBatch, state: Par
             name_at = pos + 8
             value_at = name_at + name_len
             pos += 4 + size
+            if value_at > pos:
+                raise ValueError(f"op of {size} bytes cannot hold its {name_len}-byte bin name")
             raw = buf[name_at:value_at]
             name = names_get(raw)
             if name is None:

@@ -24,7 +24,7 @@ from ..model import RecordBatch
 from .connection import Connection, ConnectionPool, WireConnectionError
 from .expressions import scan_filter
 from .messages import scan_request
-from .parse import ParseState, parse_records
+from .parse import MALFORMED, ParseState, parse_records
 from .protocol import MsgType, Result
 
 __all__ = ["NodeHandle", "Router", "ScanStats", "run_scan"]
@@ -221,7 +221,7 @@ def _scan_node(
             batch = RecordBatch(namespace, buf)
             try:
                 n = parse_records(buf, start, len(buf), batch, state)
-            except (ValueError, IndexError) as exc:
+            except MALFORMED as exc:
                 raise WireConnectionError(f"{conn.address}: malformed scan reply: {exc}") from None
             if n:
                 for d in batch.digests:  # resume point of each partition: its last record

@@ -16,7 +16,7 @@ from ..errors import ClusterError
 from ..model import RecordBatch, partition_id
 from .connection import WireConnectionError
 from .messages import WriteFlags, batch_write_request, single_write_request
-from .parse import MSG_HEADER, parse_write_results
+from .parse import MALFORMED, MSG_HEADER, parse_write_results
 from .protocol import Info2, Info3, MsgType, Result
 from .scan import NodeHandle, Router
 
@@ -122,7 +122,7 @@ def _batch_write(
                 raise WireConnectionError(f"{conn.address}: unexpected proto type {msg_type} in a batch reply")
             try:
                 last, status = parse_write_results(buf, start, len(buf), codes)
-            except (ValueError, IndexError) as exc:
+            except MALFORMED as exc:
                 raise WireConnectionError(f"{conn.address}: malformed batch reply: {exc}") from None
     except BaseException:
         conn.close()
