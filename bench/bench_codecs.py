@@ -70,13 +70,16 @@ def make_batches(n: int, seed: int = 1) -> list[RecordBatch]:
     return batches
 
 
-def best(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
-    times = []
+def best_interleaved(fns: list, repeat: int) -> list[float]:  # type: ignore[type-arg]
+    """Best time of each function, the runs interleaved so that load from other processes on
+    a shared machine hits every measurement alike."""
+    best = [float("inf")] * len(fns)
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        for k, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            best[k] = min(best[k], time.perf_counter() - t0)
+    return best
 
 
 def main() -> int:
@@ -115,10 +118,9 @@ def main() -> int:
             count += 1
         return count
 
-    t_enc = best(encode, args.repeat)
-    t_dec = best(decode, args.repeat)
-    t_split = best(split_lines, args.repeat)
-    t_iter = best(iterate_lines, args.repeat)
+    t_enc, t_dec, t_split, t_iter = best_interleaved(
+        [encode, decode, split_lines, iterate_lines], args.repeat
+    )
 
     print(f"python {sys.version.split()[0]}, {n:,} records, {len(data):,} bytes "
           f"({len(data) / n:.0f} B/record), compact={args.compact}, best of {args.repeat}")

@@ -26,7 +26,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from aerobackup.errors import FormatError
 from aerobackup.model import (
@@ -56,8 +56,8 @@ _pack_q = struct.Struct(">q").pack
 # UserKey is a frozen dataclass whose __init__ costs ~1 us; the slot descriptors set the same
 # fields in a fraction of that (the object is identical: same fields, eq and hash)
 _new = object.__new__
-_set_key_type = UserKey.particle_type.__set__  # type: ignore[attr-defined]
-_set_key_data = UserKey.data.__set__  # type: ignore[attr-defined]
+_set_key_type = UserKey.particle_type.__set__
+_set_key_data = UserKey.data.__set__
 _pack_d = struct.Struct(">d").pack
 _a2b = binascii.a2b_base64
 
@@ -287,7 +287,7 @@ def _cache_name(caches: _Caches, raw: bytes) -> str | None:
 
 def _bin_head(
     data: bytes, q: int, sp: int, caches: _Caches
-) -> tuple[int, int, str] | tuple[int, int, str, int] | None:
+) -> tuple[Any, ...] | None:
     """Kind, particle type and name of the bin line at ``q`` when the cache does not know it
     (None: not canonical). ``sp`` is the first space at or after ``q + 5`` (or -1). An ``N``
     line also returns the position of its newline, and is not cached."""
@@ -424,7 +424,7 @@ def parse_records_fast(
             # "- T name" (or "- T! name") up to the space before the value: one lookup gives
             # the value kind, the particle type and the validated name
             sp = find(b" ", q + 5, q + 22)
-            info = bins_get(data[q:sp]) if sp > 0 else None
+            info: tuple[Any, ...] | None = bins_get(data[q:sp]) if sp > 0 else None
             if info is None:
                 info = _bin_head(data, q, sp, caches)
                 if info is None:
@@ -974,7 +974,7 @@ def _fp_prefix_ok(buf: bytearray) -> bool:
     """C ``text_check_floating_point``: ``buf`` is a prefix of valid float notation."""
     i = 0
     n = len(buf)
-    if buf[:1] in (b"+", b"-"):
+    if n and buf[0] in (43, 45):  # sign
         i = 1
     if i == n:
         return True

@@ -89,7 +89,7 @@ def sindex_line(index: SIndex) -> bytes:
     )
     if index.expression is not None:
         # Go's line form: no context token (asb-format.md §5.3 proposal, point 2)
-        return line + b" " + index.expression.encode() + b"\n"
+        return bytes(line + b" " + index.expression.encode() + b"\n")
     if index.context is not None:
         line += b" " + _esc(index.context)
     return line + b"\n"

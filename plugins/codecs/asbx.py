@@ -71,7 +71,7 @@ def encode_entry(token: XdrToken) -> bytes:
     n = len(token.payload)
     if n > MAX_PAYLOAD:
         raise FormatError(f"max payload size reached: {n} bytes")
-    return token.digest + n.to_bytes(6, "big") + token.payload
+    return b"".join((token.digest, n.to_bytes(6, "big"), token.payload))
 
 
 class AsbxEncoder:
