@@ -89,9 +89,14 @@ class Cluster:
                 client = aerospike.client(cfg)
             except Exception as exc:  # the client's own exception classes
                 hosts = ",".join(f"{h}:{p}" for h, p in config.seeds())
-                raise ClusterError(f"cannot connect to {hosts}: {exc}") from None
+                why = getattr(exc, "msg", None) or str(exc)
+                raise ClusterError(f"cannot connect to {hosts}: {why}", code=getattr(exc, "code", None)) from None
         cluster = cls(config, client, pool_size=pool_size)
-        cluster.refresh()
+        try:
+            cluster.refresh()
+        except BaseException:
+            cluster.close()
+            raise
         return cluster
 
     @classmethod
