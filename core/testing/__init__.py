@@ -6,6 +6,7 @@ from __future__ import annotations
 from aerobackup.testing._store import CL_EPOCH, Clock
 from aerobackup.testing.cluster import EmulatedCluster
 from aerobackup.testing.faults import Faults
+from aerobackup.testing.process import EmulatorProcess
 from aerobackup.testing.server import Emulator, RawRecord, key_digest
 
-__all__ = ["CL_EPOCH", "Clock", "EmulatedCluster", "Emulator", "Faults", "RawRecord", "key_digest"]
+__all__ = ["CL_EPOCH", "Clock", "EmulatedCluster", "Emulator", "EmulatorProcess", "Faults", "RawRecord", "key_digest"]

@@ -51,6 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"aerobackup.testing: error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
+    endpoints = (
+        [(n.host, n.port) for n in server.nodes]
+        if isinstance(server, EmulatedCluster)
+        else [(server.host, server.port)]
+    )
     hosts = ", ".join(f"{h}:{p}" for h, p in endpoints)
     print(f"aerobackup emulator serving namespaces {','.join(namespaces)} on {hosts}", flush=True)
     try:

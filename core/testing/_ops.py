@@ -278,7 +278,9 @@ def _write(
     delete = bool(info2 & Info2.DELETE)
     if not delete and not ops:
         return header(4, tt=tt)
-    for op, ptype, _name, _val in ops:
+    for op, ptype, name, _val in ops:
+        if len(name) > 15:
+            return header(21, tt=tt)
         if op not in _WRITE_OPS:
             return header(4, tt=tt)
         if batch and op == 1 and not info1 & Info1.READ:
@@ -290,9 +292,6 @@ def _write(
         stored_gen = rec.gen if rec is not None else 0
         fail_void = rec.void_time if (batch and rec is not None) else 0
         fail_gen = 0 if delete else stored_gen
-        for _op, _pt, name, _v in ops:
-            if len(name) > 15:
-                return header(21, stored_gen, fail_void, tt)
         if rec is not None:
             if set_f and set_f != rec.set_name:
                 return header(4, stored_gen, fail_void, tt)

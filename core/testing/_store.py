@@ -143,14 +143,39 @@ class Record:
         return msg
 
     def storage_size(self) -> int:
-        """Approximate stored size (flat format, 16-byte blocks); used for limits and stats."""
-        size = 35 + (1 + len(self.set_name) if self.set_name else 0)
+        """Bytes the record takes in the server's flat storage format (16-byte blocks).
+
+        Header 35, void time 4, set 1+len, key uintvar+len, bin count uintvar, per bin
+        1+name + particle, end mark 4; integers and floats take 2 + 1/2/4/8 bytes by magnitude,
+        bools 2, everything else 5 + its bytes. Matches ``data_used_bytes`` of a real server.
+        """
+        size = 35 + 4
+        if self.void_time:
+            size += 4
+        if self.set_name:
+            size += 1 + len(self.set_name)
         if self.key is not None:
-            size += 1 + len(self.key)
-        size += 1
-        for name, (_ptype, val) in self.bins.items():
-            size += 1 + len(name) + 2 + len(val) + (0 if len(val) == 8 else 3)
+            size += _uintvar_size(len(self.key)) + len(self.key)
+        if self.bins:
+            size += _uintvar_size(len(self.bins))
+        for name, (ptype, val) in self.bins.items():
+            size += 1 + len(name)
+            if ptype in (1, 2):
+                u = int.from_bytes(val, "big")
+                size += 10 if u > 0xFFFFFFFF else 6 if u > 0xFFFF else 4 if u > 0xFF else 3
+            elif ptype == 17:
+                size += 2
+            else:
+                size += 5 + len(val)
         return (size + 15) & ~15
+
+
+def _uintvar_size(n: int) -> int:
+    size = 1
+    while n >= 0x80:
+        n >>= 7
+        size += 1
+    return size
 
 
 class SetInfo:
@@ -251,6 +276,6 @@ class Store:
                 ns.sets[set_name].truncate_lut = lut_ns
             for part in range(N_PARTITIONS):
                 d = ns.parts[part]
-                doomed = [k for k, r in d.items() if r.lut < lut_ns and (set_name is None or r.set_name == set_name)]
+                doomed = [k for k, r in d.items() if r.lut <= lut_ns and (set_name is None or r.set_name == set_name)]
                 for k in doomed:
                     ns.remove(k)

@@ -157,7 +157,7 @@ class LuaRunner:
             table = rt.table_from({k.decode("utf-8", errors="replace"): _to_python(*v) for k, v in bins.items()})
             result = fn(table, *[_arg(a) for a in (args if isinstance(args, list) else [])])
         except self._lua.LuaError as exc:
-            return failure(str(exc))
+            return failure(str(exc).split("\nstack traceback:")[0])
         if state["remove"] and rec is not None:
             with store.lock:
                 ns.remove(digest)

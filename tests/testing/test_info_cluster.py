@@ -1,0 +1,127 @@
+"""Info answers as the client parses them, connect/tend, and a 3-node cluster (issue 4, §2)."""
+
+from __future__ import annotations
+
+import time
+
+import aerospike
+import pytest
+from aerobackup.testing import EmulatedCluster, Emulator, key_digest
+from aerospike import exception as ex
+
+
+def test_connect_and_tend_without_client_errors(aerospike_server: Emulator) -> None:
+    logs: list[tuple[int, str]] = []
+    aerospike.set_log_level(aerospike.LOG_LEVEL_WARN)
+    aerospike.set_log_handler(lambda level, func, path, line, msg: logs.append((level, msg)))
+    try:
+        client = aerospike.client(aerospike_server.client_config())
+        time.sleep(1.3)  # at least one tend round (every 1000 ms)
+        assert client.is_connected()
+        assert client.get_nodes() == [(aerospike_server.host, aerospike_server.port)]
+        names = client.get_node_names()
+        assert names[0]["node_name"] == aerospike_server.node_name
+        client.close()
+    finally:
+        aerospike.set_log_level(aerospike.LOG_LEVEL_OFF)
+    assert logs == []
+    assert aerospike_server.stats["info"] >= 5
+
+
+def test_info_answers_through_client_helpers(aerospike_client, aerospike_server: Emulator, tmp_path) -> None:
+    assert list(aerospike_client.info_all("namespaces").values()) == [(None, "test;bar\n")]
+    assert aerospike_client.info_random_node("build") == "build\t8.1.2.0\n"
+    assert aerospike_client.info_random_node("edition") == "edition\tAerospike Community Edition\n"
+    with pytest.raises(ex.AerospikeError) as err:
+        aerospike_client.info_random_node("roster")
+    assert err.value.code == 25
+    aerospike_client.put(("test", "pol", 1), {"v": 1})
+    sets = aerospike_client.info_random_node("sets/test/pol")
+    assert sets.startswith("sets/test/pol\tobjects=1:tombstones=0:data_used_bytes=64:truncate_lut=0:")
+    stats = aerospike_client.info_random_node("namespace/test")
+    assert "objects=1;" in stats and "replication-factor=1" in stats
+
+
+def test_sindex_create_list_remove(aerospike_client) -> None:
+    aerospike_client.index_integer_create("test", "demo", "i", "idx_i")  # polls sindex-stat
+    aerospike_client.index_string_create("test", None, "s", "idx_s")
+    listing = aerospike_client.info_random_node("sindex-list:namespace=test;b64=true")
+    assert listing == (
+        "sindex-list:namespace=test;b64=true\t"
+        "ns=test:indexname=idx_i:set=demo:bin=i:type=numeric:indextype=default:context=null:exp=null:state=RW;"
+        "ns=test:indexname=idx_s:set=null:bin=s:type=string:indextype=default:context=null:exp=null:state=RW\n"
+    )
+    aerospike_client.index_remove("test", "idx_i")
+    assert "idx_i" not in aerospike_client.info_random_node("sindex-list")
+
+
+def test_udf_put_list_get_apply_remove(emulator_process, tmp_path) -> None:
+    # udf_put/udf_remove keep the GIL while polling: the emulator runs in its own process
+    src = b"function add(rec, a)\n  return a + 1\nend\nfunction bad(rec)\n  error('boom', 0)\nend\n"
+    path = tmp_path / "m1.lua"
+    path.write_bytes(src)
+    client = aerospike.client(emulator_process.client_config())
+    try:
+        client.udf_put(str(path))  # polls udf-list until the module shows
+        assert [u["name"] for u in client.udf_list()] == ["m1.lua"]
+        assert client.udf_get("m1.lua") == src.decode()
+        client.put(("test", "demo", 1), {"a": 1})
+        assert client.apply(("test", "demo", 1), "m1", "add", [41]) == 42
+        with pytest.raises(ex.UDFError) as err:
+            client.apply(("test", "demo", 1), "m1", "bad", [])
+        assert err.value.code == 100 and "boom" in err.value.msg
+        client.udf_remove("m1.lua")
+        assert client.udf_list() == []
+    finally:
+        client.close()
+
+
+def test_client_truncate(emulator_process) -> None:
+    client = aerospike.client(emulator_process.client_config())
+    try:
+        for i in range(10):
+            client.put(("test", "t1", i), {"v": i})
+            client.put(("test", "t2", i), {"v": i})
+        assert client.truncate("test", "t1", 0) == 0
+        assert client.query("test", "t1").results() == []
+        assert len(client.query("test", "t2").results()) == 10
+        assert client.truncate("test", None, 0) == 0
+        assert client.query("test", None).results() == []
+    finally:
+        client.close()
+
+
+def test_three_node_cluster_routes_each_key_to_its_owner(aerospike_cluster: EmulatedCluster) -> None:
+    client = aerospike.client(aerospike_cluster.client_config())
+    try:
+        assert sorted(client.get_nodes()) == sorted((n.host, n.port) for n in aerospike_cluster.nodes)
+        for i in range(300):
+            client.put(("test", "c", i), {"i": i})
+        for i in range(300):
+            assert client.get(("test", "c", i))[2] == {"i": i}
+        writes = [n.stats["write"] for n in aerospike_cluster.nodes]
+        assert sum(writes) == 300 and min(writes) > 50
+        assert [n.stats["misrouted"] for n in aerospike_cluster.nodes] == [0, 0, 0]
+        pid = (lambda d: (d[0] | d[1] << 8) & 0xFFF)(key_digest("c", 7))
+        assert aerospike_cluster.owner(pid).stats["read"] >= 1
+        rows = client.query("test", "c").results()
+        assert sorted(r[2]["i"] for r in rows) == list(range(300))
+        assert all(n.stats["scan"] == 1 for n in aerospike_cluster.nodes)
+    finally:
+        client.close()
+
+
+def test_cluster_partition_move_is_followed_by_the_client(aerospike_cluster: EmulatedCluster) -> None:
+    client = aerospike.client(aerospike_cluster.client_config())
+    try:
+        d = key_digest("c", "moved")
+        pid = (d[0] | d[1] << 8) & 0xFFF
+        old = aerospike_cluster.owner_index(pid)
+        new = (old + 1) % 3
+        aerospike_cluster.assign([pid], new)
+        time.sleep(1.5)  # next tend sees the new partition-generation and re-reads replicas
+        client.put(("test", "c", "moved"), {"a": 1})
+        assert aerospike_cluster.nodes[new].stats["write"] == 1
+        assert sum(n.stats["misrouted"] for n in aerospike_cluster.nodes) == 0
+    finally:
+        client.close()
