@@ -11,9 +11,12 @@ a stored user key. Measured, in this order, into temporary local directories:
 1. our ``Cluster.scan`` of all 4096 partitions, parse only (the raw scan);
 2. the scan backup (``Client.backup``, ASB files);
 3. the XDR backup (``backup_xdr``, ASBX files) — from the first info command to the DC removed,
-   polling every 50 ms, so the figure includes the set-up and the final stats polls.
+   polling every 50 ms, so the figure includes the set-up and the final stats polls;
+4. the same job against a stand-in cluster whose "XDR" is a subprocess sending the same records
+   as pre-built messages (256 in flight), so the figure is our receiver and writer alone, not
+   bounded by the emulator's Python shipper.
 
-Printed: records/s of each and the ratios 3/1 and 3/2. Take the ratios, not the absolute
+Printed: records/s of each and the ratios 3/1, 3/2 and 4/1. Take the ratios, not the absolute
 figures, on a shared machine.
 """
 
@@ -52,15 +55,93 @@ def serve(records: int) -> None:
     em.stop()
 
 
+def _messages(records: int) -> list[bytes]:
+    import struct
+
+    from aerobackup.testing._store import Record
+    from aerobackup.testing.server import key_digest
+    from aerobackup.testing.xdr_shipper import ship_message
+
+    out = []
+    for i in range(records):
+        bins = {b"i": (1, i.to_bytes(8, "big", signed=True)), b"s": (3, b"value-%011d" % i),
+                b"l": (20, msgpack.packb([i, i + 1, i + 2])), b"m": (19, msgpack.packb({1: i})),
+                b"b": (4, bytes(32)), b"f": (2, struct.pack(">d", i / 3))}
+        rec = Record(key_digest("bench", i), b"bench", b"\x01" + i.to_bytes(8, "big"), 1, 0, time.time_ns(), bins)
+        out.append(ship_message(b"test", rec.digest, rec, now_cl=0))
+    return out
+
+
+def blast(host: str, port: int, records: int) -> None:
+    """Run in a subprocess: ship pre-built messages, 256 in flight, until every ack is in."""
+    import socket
+    import threading
+
+    msgs = _messages(records)
+    sock = socket.create_connection((host, port))
+    print(f"sending {time.time()!r}", flush=True)  # the parent's clock starts here
+    room = threading.Semaphore(256)
+
+    def acks() -> None:
+        need, buf = 30 * records, 0
+        while buf < need:
+            data = sock.recv(65536)
+            if not data:
+                raise SystemExit("receiver closed the connection")
+            for _ in range((buf + len(data)) // 30 - buf // 30):
+                room.release()
+            buf += len(data)
+
+    reader = threading.Thread(target=acks)
+    reader.start()
+    for lo in range(0, records, 64):
+        chunk = msgs[lo:lo + 64]
+        for _ in chunk:
+            room.acquire()
+        sock.sendall(b"".join(chunk))
+    reader.join()
+    sock.close()
+
+
+class _StandIn:
+    """A one-node "cluster" for the job: its XDR is a ``--blast`` subprocess."""
+
+    class _Node:
+        name = "BENCH"
+
+    def __init__(self, records: int) -> None:
+        self.records = records
+        self.nodes = [self._Node()]
+        self.dest = ""
+        self.proc: subprocess.Popen[str] | None = None
+
+    def info(self, command: str, node: str | None = None) -> str:
+        if "node-address-port=" in command:
+            self.dest = command.split("node-address-port=")[1].split(";")[0]
+        elif "action=add;rewind" in command:
+            host, port = self.dest.rsplit(":", 1)
+            self.proc = subprocess.Popen([sys.executable, __file__, "--blast", f"{host}:{port}:{self.records}"],
+                                         stdout=subprocess.PIPE, text=True)
+        elif command.startswith("get-stats"):
+            done = self.proc is not None and self.proc.poll() is not None
+            return "lag=0;recoveries=1;recoveries_pending=0" if done else "lag=1;recoveries=0;recoveries_pending=1"
+        return "ok"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--records", type=int, default=50000)
     ap.add_argument("--parallel-write", type=int, default=1)
     ap.add_argument("--zstd", action="store_true", help="compress both backups with zstd")
     ap.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--blast", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve is not None:
         serve(args.serve)
+        return
+    if args.blast is not None:
+        host, port, count = args.blast.rsplit(":", 2)
+        blast(host, int(port), int(count))
         return
 
     from aerobackup import BackupConfig, Client, CompressionPolicy, Runtime
@@ -108,17 +189,31 @@ def main() -> None:
             xdr_s = time.perf_counter() - t0
             assert xstats.records_written == n, xstats
             size = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))
+
+        with tempfile.TemporaryDirectory() as d:
+            stand_in = _StandIn(n)
+            config = BackupXdrConfig(namespace="test", local_port=0, info_polling_period_ms=20,
+                                     parallel_write=args.parallel_write, compression=compression)
+            job = backup_xdr(config, rt.storage(d), stand_in, runtime=rt, stats_delay=0.0)
+            rstats = job.wait(600)
+            end = time.time()
+            assert stand_in.proc is not None and stand_in.proc.stdout is not None
+            # from the sender's first message (building them is not our work) to the job's end
+            rx_s = end - float(stand_in.proc.stdout.readline().split()[1])
+            assert rstats.records_written == n, rstats
     finally:
         if proc.stdin is not None:
             proc.stdin.close()
         proc.wait(10)
 
-    rate = {k: n / v for k, v in (("scan", scan_s), ("backup", backup_s), ("xdr", xdr_s))}
+    rate = {k: n / v for k, v in (("scan", scan_s), ("backup", backup_s), ("xdr", xdr_s), ("rx", rx_s))}
     print(f"records: {n}, parallel_write {args.parallel_write}, zstd {args.zstd}")
     print(f"1. raw scan (Cluster.scan):     {rate['scan']:>10,.0f} records/s  ({scan_s:.2f} s)")
     print(f"2. scan backup (ASB):           {rate['backup']:>10,.0f} records/s  ({backup_s:.2f} s)")
     print(f"3. XDR backup (ASBX):           {rate['xdr']:>10,.0f} records/s  ({xdr_s:.2f} s, {size:,} bytes)")
+    print(f"4. receiver + writer alone:     {rate['rx']:>10,.0f} records/s  ({rx_s:.2f} s)")
     print(f"ratio XDR / raw scan:     {rate['xdr'] / rate['scan']:.2f}")
+    print(f"ratio receiver alone / raw scan:  {rate['rx'] / rate['scan']:.2f}")
     print(f"ratio XDR / scan backup:  {rate['xdr'] / rate['backup']:.2f}")
 
 

@@ -223,16 +223,17 @@ class _Writer:
         self.index = index
         self.files = files
         self._mark_done = receiver_done
-        self.queue: queue.Queue[tuple[XdrToken, AckSlot] | None] = queue.Queue(maxsize=max(1, queue_size))
+        # items are the records of one read of one connection
+        self.queue: queue.Queue[list[tuple[XdrToken, AckSlot]] | None] = queue.Queue(maxsize=max(1, queue_size))
         self.error: BaseException | None = None
         self._file: _OpenFile | None = None
         self.thread = threading.Thread(target=self._run, name=f"xdr-writer-{index}", daemon=True)
         self.thread.start()
 
-    def put(self, token: XdrToken, slot: AckSlot) -> None:
+    def put(self, items: list[tuple[XdrToken, AckSlot]]) -> None:
         if self.error is not None:
             raise self.error  # ends the receiving connection; the job reports the error
-        self.queue.put((token, slot))
+        self.queue.put(items)
 
     def _run(self) -> None:
         q = self.queue
@@ -241,10 +242,10 @@ class _Writer:
         counters = self.files.counters
         try:
             while True:
-                item = q.get()
-                if item is None:
+                first = q.get()
+                if first is None:
                     break
-                items = [item]
+                items = list(first)
                 stop = False
                 while len(items) < _BATCH:
                     try:
@@ -254,7 +255,7 @@ class _Writer:
                     if nxt is None:
                         stop = True
                         break
-                    items.append(nxt)
+                    items.extend(nxt)
                 chunk: list[bytes] = []
                 raw = written = foreign = 0
                 for token, _slot in items:
@@ -421,12 +422,20 @@ class _Run:
         if failed is not None:
             raise failed
 
-    def _deliver(self, token: XdrToken, slot: AckSlot) -> None:
+    def _deliver(self, items: list[tuple[XdrToken, AckSlot]]) -> None:
         writers = self.writers
         n = len(writers)
+        if n == 1:
+            writers[0].put(items)
+            return
         # backup-go's split: partition ranges of equal size per writer
-        index = min(partition_id(token.digest) // (4096 // n), n - 1) if n > 1 else 0
-        writers[index].put(token, slot)
+        share = 4096 // n
+        parts: list[list[tuple[XdrToken, AckSlot]]] = [[] for _ in writers]
+        for item in items:
+            parts[min(partition_id(item[0].digest) // share, n - 1)].append(item)
+        for writer, part in zip(writers, parts, strict=True):
+            if part:
+                writer.put(part)
 
     def _info(self, node: str, command: str) -> str:
         policy = self.config.info_retry

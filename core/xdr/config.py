@@ -57,7 +57,6 @@ class BackupXdrConfig:
     max_connections: int = 4096  # backup-go's default
     info_polling_period_ms: int = 1000
     start_timeout_ms: int = 30000  # fail when nothing arrives this long after the DC is set up
-    info_timeout_ms: int = 10000
     info_retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_retries=3))
 
     def __post_init__(self) -> None:
@@ -78,7 +77,7 @@ class BackupXdrConfig:
         _check(self.file_limit >= 0, "file_limit", f"must not be negative (got {self.file_limit})")
         _check(self.encoder == "asbx", "encoder", f"an XDR backup writes ASBX only (got {self.encoder!r})")
         for name in ("read_timeout_ms", "write_timeout_ms", "result_queue_size", "ack_queue_size",
-                     "start_timeout_ms", "info_timeout_ms"):
+                     "start_timeout_ms"):
             value = getattr(self, name)
             _check(value >= 0, name, f"must not be negative (got {value})")
         _check(self.max_connections >= 1, "max_connections", f"must be at least 1 (got {self.max_connections})")

@@ -73,7 +73,7 @@ class ReceiverStats:
     retries: int  # messages answered "retry" (malformed)
 
 
-Deliver = Callable[[XdrToken, AckSlot], None]
+Deliver = Callable[[list[tuple[XdrToken, AckSlot]]], None]
 
 
 class _Conn:
@@ -91,10 +91,11 @@ class _Conn:
 
 
 class XdrReceiver:
-    """Accepts the cluster's connections and hands each record to ``deliver``.
+    """Accepts the cluster's connections and hands the records to ``deliver``.
 
-    ``deliver(token, slot)`` must eventually lead to ``mark_done([slot, ...])`` (the backup's
-    writer does it after writing the entry). It may block to apply back-pressure.
+    ``deliver([(token, slot), ...])`` gets the records of one read, in arrival order; each slot
+    must eventually be passed to ``mark_done`` (the backup's writer does it after writing the
+    entry). It may block to apply back-pressure.
     """
 
     def __init__(
@@ -268,70 +269,95 @@ class XdrReceiver:
     # --- one connection ---------------------------------------------------------------------
 
     def _read_loop(self, conn: _Conn) -> None:
-        rfile = conn.sock.makefile("rb", buffering=256 * 1024)
-        read = rfile.read
+        """Read what the socket has, parse every whole message in it, hand them over as one
+        batch: one wake-up of the writer and of the ack thread per read, not per message."""
+        sock = conn.sock
+        chunk = bytearray(256 * 1024)
+        chunk_view = memoryview(chunk)
+        buf = bytearray()
         cond, pending, limit = self._cond, conn.pending, self.ack_queue_size
         first = self.first_message
-        try:
-            while not self._stopping.is_set():
-                head = read(8)
-                if len(head) < 8:
-                    return  # the cluster closed the connection
-                value = int.from_bytes(head, "big")
-                version, mtype, size = value >> 56, (value >> 48) & 0xFF, value & 0xFFFF_FFFF_FFFF
-                if version != 2 or mtype != MsgType.AS_MSG or size > PROTO_SIZE_MAX:
-                    log.warning("XDR receiver: %s sent a bad proto header %s; dropping it", conn.peer, head.hex())
-                    return
-                body = read(size)
-                if len(body) < size:
-                    return
-                if not first.is_set():
-                    first.set()
-                conn.messages += 1
-                conn.bytes += 8 + size
-                if len(pending) >= limit:
-                    with cond:
-                        while len(pending) >= limit and not self._stopping.is_set():
-                            cond.wait(0.5)
-                token = _token(head, body)
-                if token is None:  # malformed: ask for a retry, then drop the connection (§10.3)
-                    conn.retries += 1
-                    with cond:
-                        pending.append(AckSlot(Result.UNAVAILABLE, done=True))
-                        cond.notify_all()
-                    return
-                if token is _SKIP:
-                    conn.skipped += 1
-                    with cond:
-                        pending.append(AckSlot(done=True))
-                        cond.notify_all()
-                    continue
-                slot = self._admit(token, conn)
+        while not self._stopping.is_set():
+            if len(pending) >= limit:
                 with cond:
-                    pending.append(slot)
-                    if slot.done:
-                        cond.notify_all()
-        finally:
-            rfile.close()
+                    while len(pending) >= limit and not self._stopping.is_set():
+                        cond.wait(0.5)
+            n = sock.recv_into(chunk_view)
+            if not n:
+                return  # the cluster closed the connection
+            buf += chunk_view[:n]
+            end = len(buf)
+            pos = 0
+            order: list[AckSlot | None] = []  # None: the slot of the next admitted record
+            items: list[tuple[XdrToken, AckSlot]] = []
+            fatal = False
+            view = memoryview(buf)
+            try:
+                while end - pos >= 8:
+                    value = int.from_bytes(view[pos : pos + 8], "big")
+                    version, mtype, size = value >> 56, (value >> 48) & 0xFF, value & 0xFFFF_FFFF_FFFF
+                    if version != 2 or mtype != MsgType.AS_MSG or size > PROTO_SIZE_MAX:
+                        log.warning("XDR receiver: %s sent a bad proto header %s; dropping it", conn.peer,
+                                    bytes(view[pos : pos + 8]).hex())
+                        fatal = True
+                        break
+                    if end - pos - 8 < size:
+                        break
+                    msg = bytes(view[pos : pos + 8 + size])
+                    pos += 8 + size
+                    conn.messages += 1
+                    conn.bytes += 8 + size
+                    token = _token(msg)
+                    if token is None:  # malformed: ask for a retry, then drop the connection (§10.3)
+                        conn.retries += 1
+                        order.append(AckSlot(Result.UNAVAILABLE, done=True))
+                        fatal = True
+                        break
+                    if token is _SKIP:
+                        conn.skipped += 1
+                        order.append(AckSlot(done=True))
+                        continue
+                    order.append(None)
+                    items.append((token, AckSlot()))
+            finally:
+                view.release()
+            if order and not first.is_set():
+                first.set()
+            admitted = iter(self._admit(items, conn)) if items else iter(())
+            if order:
+                with cond:
+                    for slot in order:
+                        pending.append(slot if slot is not None else next(admitted))
+                    cond.notify_all()
+            if fatal:
+                return
+            del buf[:pos]
 
-    def _admit(self, token: XdrToken, conn: _Conn) -> AckSlot:
-        """Hand a message to the writer, unless it is a re-send of one just handed over."""
-        digest, payload = token.digest, token.payload
+    def _admit(self, items: list[tuple[XdrToken, AckSlot]], conn: _Conn) -> list[AckSlot]:
+        """Hand records to the writer, except re-sends of ones just handed over; returns the slot
+        each record's ack waits for (a re-send waits for its first copy to be written)."""
+        out: list[AckSlot] = []
+        new: list[tuple[XdrToken, AckSlot]] = []
+        recent, order = self._recent, self._recent_order
         with self._recent_lock:
-            seen = self._recent.get(digest)
-            if seen is not None and seen[0] == payload:
-                conn.dup += 1
-                return seen[1]  # its ack waits for the first copy to be written
-            slot = AckSlot()
-            recent = self._recent
-            if seen is None:
-                self._recent_order.append(digest)
-                if len(self._recent_order) > _RECENT:
-                    recent.pop(self._recent_order.popleft(), None)
-            recent[digest] = (payload, slot)
+            for token, slot in items:
+                digest, payload = token.digest, token.payload
+                seen = recent.get(digest)
+                if seen is not None and seen[0] == payload:
+                    conn.dup += 1
+                    out.append(seen[1])
+                    continue
+                if seen is None:
+                    order.append(digest)
+                    if len(order) > _RECENT:
+                        recent.pop(order.popleft(), None)
+                recent[digest] = (payload, slot)
+                new.append((token, slot))
+                out.append(slot)
             # deliver under the lock: copies of one record reach the writer in arrival order
-            self._deliver(token, slot)
-        return slot
+            if new:
+                self._deliver(new)
+        return out
 
     def _ack_loop(self, conn: _Conn, sock: socket.socket) -> None:
         cond, pending = self._cond, conn.pending
@@ -361,39 +387,37 @@ class XdrReceiver:
 _SKIP = XdrToken("", b"", b"")
 
 
-def _token(head: bytes, body: bytes) -> XdrToken | None:
-    """The ASBX token of a message (XDR bit cleared, §10.4); None if malformed; _SKIP for MRT records."""
-    size = len(body)
-    if size < 22:
+def _token(msg: bytes) -> XdrToken | None:
+    """The ASBX token of a whole message (XDR bit cleared, §10.4); None if malformed; _SKIP for
+    transaction-monitor records."""
+    size = len(msg)
+    if size < 30:
         return None
-    n_fields = (body[18] << 8) | body[19]
-    pos = 22
+    n_fields = (msg[26] << 8) | msg[27]
+    pos = 30
     namespace = digest = set_name = None
     for _ in range(n_fields):
         if pos + 5 > size:
             return None
-        flen = int.from_bytes(body[pos : pos + 4], "big")
-        ftype = body[pos + 4]
+        flen = int.from_bytes(msg[pos : pos + 4], "big")
+        ftype = msg[pos + 4]
         end = pos + 4 + flen
         if flen < 1 or end > size:
             return None
         if ftype == Field.NAMESPACE:
-            namespace = body[pos + 5 : end]
+            namespace = msg[pos + 5 : end]
         elif ftype == Field.DIGEST:
-            digest = body[pos + 5 : end]
+            digest = msg[pos + 5 : end]
         elif ftype == Field.SET:
-            set_name = body[pos + 5 : end]
-        elif ftype == Field.KEY and (flen < 2 or body[pos + 5] not in _KEY_TYPES):
+            set_name = msg[pos + 5 : end]
+        elif ftype == Field.KEY and (flen < 2 or msg[pos + 5] not in _KEY_TYPES):
             return None
         pos = end
     if n_fields < 3 or namespace is None or digest is None or len(digest) != 20:
         return None
     if set_name == MRT_MONITOR_SET:
         return _SKIP
-    if body[1] & Info1.XDR:
-        payload = head + body[:1] + bytes((body[1] & ~Info1.XDR,)) + body[2:]
-    else:
-        payload = head + body
+    payload = msg[:9] + bytes((msg[9] & ~Info1.XDR,)) + msg[10:] if msg[9] & Info1.XDR else msg
     return XdrToken(namespace.decode("utf-8", "replace"), digest, payload)
 
 

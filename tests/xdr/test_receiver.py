@@ -42,9 +42,9 @@ class Recorder:
         self.items: list[tuple[XdrToken, AckSlot]] = []
         self.lock = threading.Lock()
 
-    def __call__(self, token: XdrToken, slot: AckSlot) -> None:
+    def __call__(self, items: list[tuple[XdrToken, AckSlot]]) -> None:
         with self.lock:
-            self.items.append((token, slot))
+            self.items.extend(items)
 
 
 @pytest.fixture
