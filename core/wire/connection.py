@@ -87,7 +87,7 @@ def _admin_message(command: int, fields: Iterable[tuple[int, bytes]]) -> bytes:
 class Connection:
     """A socket to one node. Not thread-safe: one command at a time."""
 
-    __slots__ = ("address", "sock", "_hdr", "_hdr_view", "closed", "last_used", "_kernel_timeouts", "_timeout")
+    __slots__ = ("address", "sock", "closed", "last_used", "_kernel_timeouts", "_timeout")
 
     def __init__(
         self,
@@ -109,8 +109,6 @@ class Connection:
         if tls is not None and tls.enable:
             sock = _wrap_tls(sock, host, tls)
         self.sock = sock
-        self._hdr = bytearray(8)
-        self._hdr_view = memoryview(self._hdr)
         self.closed = False
         self.last_used = time.monotonic()
         # Plain sockets stay in blocking mode with kernel timeouts (SO_RCVTIMEO), so that a whole
@@ -152,23 +150,30 @@ class Connection:
             self.close()
             raise WireConnectionError(f"{self.address}: send failed: {exc.strerror or exc}") from None
 
-    def _recv_into(self, view: memoryview) -> None:
-        recv_into = self.sock.recv_into
+    def _recv(self, n: int) -> bytes:
+        """Exactly ``n`` bytes. One ``recv`` call in the usual case: the kernel fills a fresh
+        bytes object (no zero-fill, no second copy)."""
+        recv = self.sock.recv
         flags = _WAITALL if self._kernel_timeouts else 0
-        got, n = 0, len(view)
         try:
-            while got < n:
-                k = recv_into(view[got:], n - got, flags)
-                if not k:
-                    self.close()
-                    raise WireConnectionError(f"{self.address}: connection closed by the server")
-                got += k
+            data = recv(n, flags)
+            if len(data) == n:
+                return data
+            parts, got = [data], len(data)
+            while data and got < n:
+                data = recv(n - got, flags)
+                parts.append(data)
+                got += len(data)
         except (TimeoutError, BlockingIOError):  # BlockingIOError: SO_RCVTIMEO expired
             self.close()
             raise WireTimeout(f"{self.address}: no reply within the socket timeout") from None
         except OSError as exc:
             self.close()
             raise WireConnectionError(f"{self.address}: read failed: {exc.strerror or exc}") from None
+        if got < n:
+            self.close()
+            raise WireConnectionError(f"{self.address}: connection closed by the server")
+        return b"".join(parts)
 
     def read_proto(self) -> tuple[int, bytes, int]:
         """Read one proto: (type, buffer, offset of the body in buffer).
@@ -176,21 +181,18 @@ class Connection:
         A compressed reply (type 4) is inflated and reported as type 3; its buffer is the
         inner message and the body starts at offset 8 (§1.3).
         """
-        self._recv_into(self._hdr_view)
-        value = _PROTO.unpack(self._hdr)[0]
+        value = _PROTO.unpack(self._recv(8))[0]
         version, msg_type, size = value >> 56, (value >> 48) & 0xFF, value & 0xFFFF_FFFF_FFFF
         if version != 2 or size > PROTO_SIZE_MAX:
             self.close()
             raise WireConnectionError(
-                f"{self.address}: bad reply header {bytes(self._hdr).hex()} (version {version}, size {size})"
+                f"{self.address}: bad reply header {value:016x} (version {version}, size {size})"
             )
-        body = bytearray(size)
-        if size:
-            self._recv_into(memoryview(body))
+        body = self._recv(size) if size else b""
         self.last_used = time.monotonic()
         if msg_type == MsgType.COMPRESSED:
             return MsgType.AS_MSG, _inflate(body, self.address), 8
-        return msg_type, bytes(body), 0
+        return msg_type, body, 0
 
     # -- info (§2) -------------------------------------------------------------------------
 
@@ -269,7 +271,7 @@ class Connection:
             self.login(creds)
 
 
-def _inflate(body: bytearray, address: str) -> bytes:
+def _inflate(body: bytes, address: str) -> bytes:
     if len(body) < 8:
         raise WireConnectionError(f"{address}: compressed reply shorter than 8 bytes")
     expect = int.from_bytes(body[:8], "big")
