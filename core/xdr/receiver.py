@@ -21,9 +21,11 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import select
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -77,8 +79,8 @@ Deliver = Callable[[list[tuple[XdrToken, AckSlot]]], None]
 
 
 class _Conn:
-    __slots__ = ("sock", "peer", "pending", "reading", "thread_r", "thread_w", "messages", "bytes", "dup",
-                 "skipped", "retries")
+    __slots__ = ("sock", "peer", "pending", "reading", "thread_r", "thread_w", "tls_lock", "messages", "bytes",
+                 "dup", "skipped", "retries")
 
     def __init__(self, sock: socket.socket, peer: str) -> None:
         self.sock = sock
@@ -88,6 +90,7 @@ class _Conn:
         self.messages = self.bytes = self.dup = self.skipped = self.retries = 0
         self.thread_r: threading.Thread = threading.current_thread()
         self.thread_w: threading.Thread | None = None
+        self.tls_lock: threading.Lock | None = None
 
 
 class XdrReceiver:
@@ -229,13 +232,17 @@ class XdrReceiver:
                 sock.close()
                 return
             ack_sock = sock
-            sock.settimeout(max(self.read_timeout or 0, self.write_timeout or 0) or None)
+            # One TLS session is not safe to use from two threads at once: reads and acks take
+            # turns under a lock, and the reader waits for data outside it (see _wait_readable).
+            sock.settimeout(self.write_timeout)
         else:
             # A second socket object on a duplicate descriptor gives acks their own (write) timeout.
             ack_sock = socket.socket(fileno=os.dup(sock.fileno()))
             ack_sock.settimeout(self.write_timeout)
             sock.settimeout(self.read_timeout)
         conn = _Conn(sock, peer)
+        if self._tls is not None:
+            conn.tls_lock = threading.Lock()
         with self._lock:
             if self._stopping.is_set():
                 sock.close()
@@ -282,7 +289,13 @@ class XdrReceiver:
                 with cond:
                     while len(pending) >= limit and not self._stopping.is_set():
                         cond.wait(0.5)
-            n = sock.recv_into(chunk_view)
+            tls_lock = conn.tls_lock
+            if tls_lock is None:
+                n = sock.recv_into(chunk_view)
+            else:
+                self._wait_readable(conn)
+                with tls_lock:
+                    n = sock.recv_into(chunk_view)
             if not n:
                 return  # the cluster closed the connection
             buf += chunk_view[:n]
@@ -333,6 +346,20 @@ class XdrReceiver:
                 return
             del buf[:pos]
 
+    def _wait_readable(self, conn: _Conn) -> None:
+        """TLS: wait (without the lock) until a read will not wait long; TimeoutError when idle
+        past the read timeout."""
+        sock = conn.sock
+        assert isinstance(sock, ssl.SSLSocket)
+        deadline = time.monotonic() + self.read_timeout if self.read_timeout else None
+        while not sock.pending():
+            if select.select([sock], [], [], 0.2)[0]:
+                return
+            if self._stopping.is_set():
+                raise OSError("receiver stopped")
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError("no data within the read timeout")
+
     def _admit(self, items: list[tuple[XdrToken, AckSlot]], conn: _Conn) -> list[AckSlot]:
         """Hand records to the writer, except re-sends of ones just handed over; returns the slot
         each record's ack waits for (a re-send waits for its first copy to be written)."""
@@ -377,7 +404,11 @@ class XdrReceiver:
                     pending.popleft()
                 cond.notify_all()  # the reader may be waiting for room
             try:
-                sock.sendall(b"".join(out))
+                if conn.tls_lock is None:
+                    sock.sendall(b"".join(out))
+                else:
+                    with conn.tls_lock:
+                        sock.sendall(b"".join(out))
             except OSError as exc:
                 log.debug("XDR receiver: cannot ack on %s: %s", conn.peer, exc)
                 _shutdown(conn.sock)

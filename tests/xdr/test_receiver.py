@@ -240,3 +240,23 @@ def test_tls(rec: Recorder, tmp_path: Path) -> None:
             wait_for(lambda: len(rec.items) == 1)
             r.mark_done([rec.items[0][1]])
             assert recv_exact(s, 30).hex() == ACK_OK_HEX  # type: ignore[arg-type]
+
+
+def test_tls_many_messages_and_idle_timeout(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    holder: list[XdrReceiver] = []
+
+    def auto(items: list[tuple[XdrToken, AckSlot]]) -> None:
+        holder[0].mark_done([slot for _t, slot in items])
+
+    with XdrReceiver(auto, port=0, tls=TlsConfig(cert_file=str(cert), key_file=str(key)), read_timeout=0.5) as r:
+        holder.append(r)
+        ctx = ssl.create_default_context(cafile=str(cert))
+        raw = socket.create_connection((r.host, r.port), timeout=5)
+        with ctx.wrap_socket(raw, server_hostname="xdr-receiver") as s:
+            s.sendall(b"".join(sample_message(key=k) for k in range(300)))
+            assert recv_exact(s, 30 * 300).hex() == ACK_OK_HEX * 300  # type: ignore[arg-type]
+            t = time.monotonic()
+            assert s.recv(1) == b""  # idle past the read timeout: closed
+            assert time.monotonic() - t < 3.0
+        assert r.stats().messages == 300
