@@ -1,0 +1,89 @@
+"""ASBX restore details: file order, the §10.5 bit rewrites, validation and damaged files."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from aerobackup import Runtime
+from aerobackup.errors import FormatError
+from aerobackup.testing import Emulator
+from aerobackup.testing._store import Record
+from aerobackup.testing.server import key_digest
+from aerobackup.testing.storage_contract import MemoryStorage
+from aerobackup.testing.xdr_shipper import ship_message
+from aerobackup.xdr import asbx_io
+from aerobackup.xdr.restore_asbx import PayloadPolicy, rewrite_payload
+
+from tests.xdr.conftest import run_restore
+
+
+def version(i: int, digest: bytes, gen: int) -> bytes:
+    rec = Record(digest, b"s", b"\x01" + (1).to_bytes(8, "big"), gen, 0, 0, {b"v": (1, i.to_bytes(8, "big"))})
+    return ship_message(b"test", digest, rec, now_cl=0)
+
+
+def asbx_file(number: int, entries: list[tuple[bytes, bytes]]) -> bytes:
+    out = io.BytesIO()
+    out.write(asbx_io.header("test", number))
+    for digest, payload in entries:
+        out.write(asbx_io.entry_prefix(digest, len(payload)) + payload)
+    return out.getvalue()
+
+
+def test_files_restored_in_number_order(target: Emulator, runtime: Runtime) -> None:
+    digest = key_digest("s", 1)
+    # version k of the record in file k; text order would restore _10 before _2
+    storage = MemoryStorage({f"0_test_{k}.asbx": asbx_file(k, [(digest, version(k, digest, k))])
+                             for k in range(1, 11)})
+    stats = run_restore(target, storage, runtime)
+    assert stats.records_read == 10 and stats.records_written == 10 and stats.files == 10
+    assert target.get_raw("test", digest=digest).bins == [("v", 1, (10).to_bytes(8, "big"))]  # type: ignore[union-attr]
+
+
+def test_payload_sent_is_the_stored_one_with_policy_bits() -> None:
+    digest = key_digest("s", 1)
+    stored = version(1, digest, 3)  # as shipped: info1 XDR, info2 WRITE, info3 CREATE_OR_REPLACE
+    assert (stored[9], stored[10], stored[11]) == (0x10, 0x01, 0x10)
+    default = rewrite_payload(stored, PayloadPolicy())  # generation GT, exists update
+    assert (default[9], default[10], default[11]) == (0x00, 0x01 | 0x08, 0x00)
+    assert default[12:] == stored[12:]  # TTL, generation, fields, ops as stored
+    unique = rewrite_payload(stored, PayloadPolicy(generation="none", exists="create_only"))
+    assert (unique[10], unique[11]) == (0x01 | 0x20, 0x00)
+    replace = rewrite_payload(stored, PayloadPolicy(generation="eq", exists="replace"))
+    assert (replace[10], replace[11]) == (0x01 | 0x04, 0x10)
+    assert rewrite_payload(stored, PayloadPolicy(exists="replace_only"))[11] == 0x20
+    assert rewrite_payload(stored, PayloadPolicy(exists="update_only"))[11] == 0x08
+
+
+def test_validate_only_writes_nothing(target: Emulator, runtime: Runtime) -> None:
+    digest = key_digest("s", 1)
+    storage = MemoryStorage({"0_test_1.asbx": asbx_file(1, [(digest, version(1, digest, 1))] * 3)})
+    stats = run_restore(target, storage, runtime, validate_only=True)
+    assert (stats.records_read, stats.records_written, stats.files) == (3, 0, 1)
+    assert target.records("test") == []
+
+
+def test_damaged_file_names_the_file(target: Emulator, runtime: Runtime) -> None:
+    digest = key_digest("s", 1)
+    good = asbx_file(1, [(digest, version(1, digest, 1))])
+    storage = MemoryStorage({"0_test_1.asbx": good[:-5]})
+    with pytest.raises(FormatError, match=r"^0_test_1\.asbx: failed to read payload: unexpected EOF"):
+        run_restore(target, storage, runtime)
+
+
+def test_header_number_must_match_the_name(target: Emulator, runtime: Runtime) -> None:
+    digest = key_digest("s", 1)
+    storage = MemoryStorage({"0_test_2.asbx": asbx_file(1, [(digest, version(1, digest, 1))])})
+    with pytest.raises(FormatError, match="file number mismatch got 2, want 1"):
+        run_restore(target, storage, runtime)
+
+
+def test_unknown_namespace(runtime: Runtime) -> None:
+    from aerobackup import ClusterError
+
+    digest = key_digest("s", 1)
+    raw = asbx_io.header("nope", 1) + asbx_io.entry_prefix(digest, 10) + bytes(10)
+    with Emulator(namespaces=("test",)) as em:
+        with pytest.raises(ClusterError, match="namespace 'nope'"):
+            run_restore(em, MemoryStorage({"0_nope_1.asbx": raw}), runtime)
