@@ -3,10 +3,10 @@ the contract suites plugin authors run against their own plugins."""
 
 from __future__ import annotations
 
-from aerobackup.testing._store import CL_EPOCH, Clock
-from aerobackup.testing.cluster import EmulatedCluster
-from aerobackup.testing.faults import Faults
-from aerobackup.testing.process import EmulatorProcess
-from aerobackup.testing.server import Emulator, RawRecord, key_digest
+from ._store import CL_EPOCH, Clock
+from .cluster import EmulatedCluster
+from .faults import Faults
+from .process import EmulatorProcess
+from .server import Emulator, RawRecord, key_digest
 
 __all__ = ["CL_EPOCH", "Clock", "EmulatedCluster", "Emulator", "EmulatorProcess", "Faults", "RawRecord", "key_digest"]

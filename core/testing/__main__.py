@@ -11,8 +11,8 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from aerobackup.testing.cluster import EmulatedCluster
-from aerobackup.testing.server import Emulator
+from .cluster import EmulatedCluster
+from .server import Emulator
 
 __all__ = ["main"]
 

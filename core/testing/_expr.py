@@ -15,7 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 import msgpack
-from aerobackup.testing._store import CL_EPOCH, NamespaceStore, Record
+
+from ._store import CL_EPOCH, NamespaceStore, Record
 
 __all__ = ["ExprError", "compile_filter", "evaluate"]
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from aerobackup.testing._store import CL_EPOCH, N_PARTITIONS, NamespaceStore
+from ._store import CL_EPOCH, N_PARTITIONS, NamespaceStore
 
 if TYPE_CHECKING:
-    from aerobackup.testing.server import Emulator
+    from .server import Emulator
 
 __all__ = ["BUILD", "EDITION", "answer_info", "replicas_bitmap"]
 
@@ -320,7 +321,7 @@ def _one(em: Emulator, line: str) -> str:
     args = rest.split("/") if cut < len(line) and line[cut] == "/" else []
     p = _params(rest) if cut < len(line) and line[cut] in ":;" else {}
     store = em.store
-    simple = {
+    simple: dict[str, Callable[[], str]] = {
         "node": lambda: em.node_name,
         "build": lambda: BUILD,
         "edition": lambda: EDITION,

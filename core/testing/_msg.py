@@ -11,7 +11,7 @@ import math
 import struct
 from typing import Any
 
-from aerobackup.wire.protocol import pack_proto
+from ..wire.protocol import pack_proto
 
 __all__ = [
     "VALID_PTYPES",

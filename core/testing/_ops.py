@@ -11,8 +11,10 @@ from __future__ import annotations
 import struct
 
 import msgpack
-from aerobackup.testing._expr import MISSING, ExprError, compile_filter, evaluate
-from aerobackup.testing._msg import (
+
+from ..wire.protocol import Info1, Info2, Info3
+from ._expr import MISSING, ExprError, compile_filter, evaluate
+from ._msg import (
     VALID_PTYPES,
     MsgpackError,
     check_particle,
@@ -20,8 +22,7 @@ from aerobackup.testing._msg import (
     msgpack_key,
     op_bytes,
 )
-from aerobackup.testing._store import NamespaceStore, Record, Store
-from aerobackup.wire.protocol import Info1, Info2, Info3
+from ._store import NamespaceStore, Record, Store
 
 __all__ = ["MAX_RECORD_SIZE", "MAX_TTL", "execute"]
 

@@ -12,14 +12,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from aerobackup.testing._expr import ExprError, compile_filter
-from aerobackup.testing._msg import Msg, header, parse_fields_ops, proto
-from aerobackup.testing._ops import execute
-from aerobackup.testing._store import N_PARTITIONS, NamespaceStore, Record, partition_id
-from aerobackup.wire.protocol import Info1, Info3
+from ..wire.protocol import Info1, Info3
+from ._expr import ExprError, compile_filter
+from ._msg import Msg, header, parse_fields_ops, proto
+from ._ops import execute
+from ._store import N_PARTITIONS, NamespaceStore, Record, partition_id
 
 if TYPE_CHECKING:
-    from aerobackup.testing.server import Emulator
+    from .server import Emulator
 
 __all__ = ["CHUNK", "run_batch", "run_scan"]
 
@@ -298,7 +298,7 @@ def _parse_rows(data: bytes, n_rows: int) -> list[Row] | None:
         if flags & 0x01:
             if prev is None or prev_key:
                 return None
-            row: Row = (idx, digest) + prev[2:]  # type: ignore[assignment]
+            row: Row = (idx, digest, *prev[2:])
             rows.append(row)
             continue
         if p + 1 > end:

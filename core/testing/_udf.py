@@ -13,11 +13,12 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 import msgpack
-from aerobackup.testing._msg import header, op_bytes
+
+from ._msg import header, op_bytes
 
 if TYPE_CHECKING:
-    from aerobackup.testing._msg import Msg
-    from aerobackup.testing._store import NamespaceStore, Store
+    from ._msg import Msg
+    from ._store import NamespaceStore, Store
 
 __all__ = ["LuaRunner"]
 
@@ -162,7 +163,7 @@ class LuaRunner:
             with store.lock:
                 ns.remove(digest)
         elif state["write"] is not None:
-            from aerobackup.testing._store import Record
+            from ._store import Record
 
             new_bins = {k.encode(): _to_particle(v) for k, v in state["write"].items() if v is not None}
             new = Record(

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from aerobackup.testing._store import N_PARTITIONS, Store
-from aerobackup.testing.faults import Faults
-from aerobackup.testing.server import Emulator
+from ._store import N_PARTITIONS, Store
+from .faults import Faults
+from .server import Emulator
 
 __all__ = ["EmulatedCluster"]
 

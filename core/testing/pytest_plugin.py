@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aerobackup.testing.cluster import EmulatedCluster
-from aerobackup.testing.server import Emulator
+
+from .cluster import EmulatedCluster
+from .server import Emulator
 
 __all__ = ["aerospike_client", "aerospike_cluster", "aerospike_server"]
 

@@ -17,17 +17,17 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from aerobackup.testing._info import answer_info, replicas_bitmap
-from aerobackup.testing._msg import error_reply, parse_msg, proto
-from aerobackup.testing._ops import execute
-from aerobackup.testing._store import N_PARTITIONS, NamespaceStore, Record, Store, partition_id
-from aerobackup.testing._streams import run_batch, run_scan
-from aerobackup.testing._udf import LuaRunner
-from aerobackup.testing.faults import Faults
-from aerobackup.wire.protocol import PROTO_SIZE_MAX, Info1, Info2
+from ..wire.protocol import PROTO_SIZE_MAX, Info1, Info2
+from ._info import answer_info, replicas_bitmap
+from ._msg import error_reply, parse_msg, proto
+from ._ops import execute
+from ._store import N_PARTITIONS, NamespaceStore, Record, Store, partition_id
+from ._streams import run_batch, run_scan
+from ._udf import LuaRunner
+from .faults import Faults
 
 if TYPE_CHECKING:
-    from aerobackup.testing.cluster import EmulatedCluster
+    from .cluster import EmulatedCluster
 
 __all__ = ["Emulator", "RawRecord", "key_digest"]
 
