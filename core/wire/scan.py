@@ -89,14 +89,21 @@ def run_scan(router: Router, req: ScanRequest, stats: ScanStats | None = None) -
         failed = unowned > 0
         if unowned:
             stats.errors.append(f"{unowned} partitions of {req.namespace!r} have no owner in the map")
-        for node, pids in groups.values():
-            budget = req.max_records - (stats.records - base) if req.max_records else 0
-            outcome = yield from _scan_node(node, req, pids, pending, set_name, expression, budget,
-                                            deadline, stats)
-            if req.max_records and stats.records - base >= req.max_records:
-                return
-            if outcome < 0:
+        if len(groups) > 1 and not req.max_records:
+            # Nodes stream at the same time: a real node produces records slower than we parse
+            # them, so sequential node scans would leave the parser idle.
+            if not (yield from _scan_nodes_concurrently(list(groups.values()), req, pending, set_name,
+                                                        expression, deadline, stats)):
                 failed = True
+        else:
+            for node, pids in groups.values():
+                budget = req.max_records - (stats.records - base) if req.max_records else 0
+                outcome = yield from _scan_node(node, req, pids, pending, set_name, expression, budget,
+                                                deadline, stats)
+                if req.max_records and stats.records - base >= req.max_records:
+                    return
+                if outcome < 0:
+                    failed = True
         if not pending:
             return
         if not failed:  # nothing retryable happened yet partitions remain: cannot progress
@@ -118,6 +125,83 @@ def run_scan(router: Router, req: ScanRequest, stats: ScanStats | None = None) -
             router.refresh()
         except ClusterError as exc:
             stats.errors.append(str(exc))
+
+
+def _scan_nodes_concurrently(
+    groups: list[tuple[NodeHandle, list[int]]],
+    req: ScanRequest,
+    pending: dict[int, bytes | None],
+    set_name: str | None,
+    expression: bytes | None,
+    deadline: float | None,
+    stats: ScanStats,
+) -> Generator[ScanItem, None, bool]:
+    """Run ``_scan_node`` for every node on its own thread and yield their items as they come.
+
+    Each node's items keep their order (its PartitionsDone follows its records). Returns False
+    when some node must be retried. Workers touch only their own partitions in ``pending``
+    and keep their own counters, merged into ``stats`` at the end.
+    """
+    items: queue.Queue[tuple[int, str, object]] = queue.Queue(maxsize=2 * len(groups) + 2)
+    stop = threading.Event()
+    local = [ScanStats() for _ in groups]
+
+    def work(k: int, node: NodeHandle, pids: list[int]) -> None:
+        gen = _scan_node(node, req, pids, pending, set_name, expression, 0, deadline, local[k])
+        try:
+            while True:
+                try:
+                    item: object = next(gen)
+                except StopIteration as end:
+                    _offer(items, stop, (k, "done", end.value))
+                    return
+                if not _offer(items, stop, (k, "item", item)):
+                    return  # the consumer went away
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises
+            _offer(items, stop, (k, "error", exc))
+        finally:
+            gen.close()  # closes the node's connection if the stream did not finish
+
+    threads = [threading.Thread(target=work, args=(k, node, pids), name=f"scan {node.name}", daemon=True)
+               for k, (node, pids) in enumerate(groups)]
+    for t in threads:
+        t.start()
+    ok = True
+    error: BaseException | None = None
+    running = len(threads)
+    try:
+        while running:
+            k, kind, value = items.get()
+            if kind == "item":
+                yield value  # type: ignore[misc]
+            elif kind == "done":
+                running -= 1
+                ok = ok and isinstance(value, int) and value >= 0
+            else:  # a permanent failure: stop the other nodes too and report it
+                error = value  # type: ignore[assignment]
+                break
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=5.0)
+        for one in local:
+            stats.records += one.records
+            stats.errors.extend(one.errors)
+    if error is not None:
+        raise error
+    return ok
+
+
+def _offer(items: queue.Queue[tuple[int, str, object]], stop: threading.Event,
+           entry: tuple[int, str, object]) -> bool:
+    """Put ``entry`` unless the consumer has stopped; False when it has."""
+    while not stop.is_set():
+        try:
+            items.put(entry, timeout=0.05)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 class _Prefetch:

@@ -178,3 +178,33 @@ def test_dropped_connection_is_retried(aerospike_cluster: Any) -> None:
         assert sorted(done) == list(range(4096))
         stats = cluster.last_scan_stats
         assert stats is not None and stats.rounds == 2 and "closed" in stats.errors[0]
+
+
+def test_nodes_stream_concurrently(aerospike_cluster: Any, cluster: Cluster) -> None:
+    import time
+
+    loaded = _load(aerospike_cluster, 300)
+    aerospike_cluster.faults.delay(0.4, kinds=["scan"])  # every node takes 0.4 s to answer
+    started = time.monotonic()
+    digests, done = _run(cluster.scan(ScanRequest(namespace="test", partitions=ALL)))
+    elapsed = time.monotonic() - started
+    assert set(digests) == loaded and len(digests) == 300 and sorted(done) == list(range(4096))
+    assert elapsed < 1.0  # one after the other would take at least 1.2 s
+
+
+def test_permanent_error_on_one_node_stops_the_scan(aerospike_cluster: Any, cluster: Cluster) -> None:
+    _load(aerospike_cluster, 300)
+    aerospike_cluster.faults.error(4, kinds=["scan"], times=1)  # one node answers PARAMETER
+    with pytest.raises(ClusterError, match="failed with result 4") as info:
+        _run(cluster.scan(ScanRequest(namespace="test", partitions=ALL)))
+    assert info.value.code == 4
+
+
+def test_consumer_stopping_early_releases_every_node(aerospike_cluster: Any, cluster: Cluster) -> None:
+    _load(aerospike_cluster, 3000, size=2000)
+    scan = cluster.scan(ScanRequest(namespace="test", partitions=ALL))
+    first = next(iter(scan))
+    assert isinstance(first, RecordBatch)
+    scan.close()  # type: ignore[attr-defined]
+    digests, done = _run(cluster.scan(ScanRequest(namespace="test", partitions=ALL)))
+    assert len(digests) == 3000 and sorted(done) == list(range(4096))
