@@ -68,9 +68,11 @@ class AzureUploader:
     """One blob's staged blocks, through adlfs's async client on its event loop (thread-safe)."""
 
     def __init__(self, fs: Any, path: str, tier: str | None) -> None:
+        from azure.storage.blob import StandardBlobTier
+
         self.fs = fs
         self.container, self.blob = path.split("/", 1)
-        self.tier = tier
+        self.tier = StandardBlobTier(tier) if tier else None
         self.prefix = uuid.uuid4().hex  # block ids of this upload only; all ids of a blob have one length
 
     def _client(self) -> Any:
@@ -144,35 +146,39 @@ def open_azure(url: StorageURL) -> FsspecStorage:
     endpoint = (opts.get("endpoint") or "").rstrip("/") or None
     account = opts.get("account-name")
     kwargs: dict[str, Any] = {"skip_instance_cache": True, "blocksize": part_size, "max_concurrency": concurrency}
-    # adlfs passes these to the azure-storage-blob clients: bounded retries, fast connect errors
-    kwargs.update(retry_total=retries - 1, connection_timeout=10)
-    if opts.get("connection-string"):
-        kwargs["connection_string"] = opts["connection-string"]
-    elif endpoint and account and opts.get("account-key"):
-        parts = urlsplit(endpoint)
-        kwargs["connection_string"] = (
+    parts = urlsplit(endpoint or f"https://{account}.blob.core.windows.net")
+    blob_endpoint = endpoint or f"https://{account}.blob.core.windows.net"
+    connection_string = opts.get("connection-string")
+    if not connection_string and account and opts.get("account-key"):
+        connection_string = (
             f"DefaultEndpointsProtocol={parts.scheme or 'https'};AccountName={account};"
-            f"AccountKey={opts['account-key']};BlobEndpoint={endpoint};"
+            f"AccountKey={opts['account-key']};BlobEndpoint={blob_endpoint};"
         )
-    else:
+    elif not connection_string and opts.get("sas-token") and (endpoint or account):
+        connection_string = f"BlobEndpoint={blob_endpoint};SharedAccessSignature={opts['sas-token'].lstrip('?')}"
+    if connection_string:
+        kwargs["connection_string"] = connection_string
+    else:  # AAD client secret, or the SDK's defaults
         if account:
             kwargs["account_name"] = account
-        for key, arg in (
-            ("account-key", "account_key"),
-            ("sas-token", "sas_token"),
-            ("tenant-id", "tenant_id"),
-            ("client-id", "client_id"),
-            ("client-secret", "client_secret"),
-        ):
+        for key, arg in (("tenant-id", "tenant_id"), ("client-id", "client_id"), ("client-secret", "client_secret")):
             if opts.get(key):
                 kwargs[arg] = opts[key]
         if endpoint:
-            kwargs["account_host"] = urlsplit(endpoint).netloc
+            kwargs["account_host"] = parts.netloc
     location = f"az://{url.path.strip('/')}"
     shown = endpoint or (f"https://{account}.blob.core.windows.net" if account else "Azure Blob Storage")
     errors = StorageErrors(location, shown, container_word="container")
     try:
         fs = adlfs.AzureBlobFileSystem(**kwargs)
+        if connection_string:
+            # adlfs passes no client options on; its client would retry a dead endpoint for
+            # minutes (the SDK's 10 attempts with back-off). Ours: the attempts asked for.
+            from azure.storage.blob.aio import BlobServiceClient
+
+            fs.service_client = BlobServiceClient.from_connection_string(
+                connection_string, retry_total=retries - 1, connection_timeout=10, retry_backoff_factor=0.5
+            )
     except Exception as exc:
         raise errors.translate(exc, what="connect") from exc
 

@@ -127,6 +127,11 @@ class StorageErrors:
             container = self.location.split("://", 1)[-1].split("/", 1)[0]
             return BackupNotFoundError(f"{where}: cannot {what}: {self.container_word} '{container}' does not exist")
         if any(isinstance(e, FileNotFoundError) for e in chain) or status == 404 or "BlobNotFound" in text:
+            if "upload" in what:  # nothing to find when writing but the bucket itself
+                container = self.location.split("://", 1)[-1].split("/", 1)[0]
+                return BackupNotFoundError(
+                    f"{where}: cannot {what}: {self.container_word} '{container}' does not exist"
+                )
             return BackupNotFoundError(f"{where}: no such file")
         if status in (408, 429, 500, 502, 503, 504) or "SlowDown" in text or "Throttl" in text:
             return TransientStorageError(f"{where}: cannot {what}: {self.endpoint} is busy: {_short(exc)}")
@@ -410,6 +415,12 @@ class FsspecStorage:
             found = {}
         except Exception as exc:
             raise self.errors.translate(exc, what="list") from exc
+        if isinstance(found, list):  # adlfs answers a list of names for a path that is an object
+            try:
+                details = [d if isinstance(d, dict) else self.fs.info(d) for d in found]
+            except Exception as exc:
+                raise self.errors.translate(exc, what="list") from exc
+            found = {d["name"]: d for d in details}
         if not found:
             self._check_container()
         start = len(self.root) + 1

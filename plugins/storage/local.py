@@ -9,6 +9,7 @@ means the location itself (single-file mode). Every OS error becomes a one-line
 
 from __future__ import annotations
 
+import builtins
 import errno
 import os
 import secrets
@@ -80,12 +81,12 @@ class LocalStorage:
         if not os.path.isdir(root):
             # single-file location: the file itself, under the name ""
             return iter([ObjectInfo("", st.st_size)] if prefix == "" else [])
-        found: list[ObjectInfo] = []
+        found: builtins.list[ObjectInfo] = []
         self._walk(root, "", prefix, found)
         found.sort(key=lambda o: o.name)
         return iter(found)
 
-    def _walk(self, directory: Path, rel: str, prefix: str, out: list[ObjectInfo]) -> None:
+    def _walk(self, directory: Path, rel: str, prefix: str, out: builtins.list[ObjectInfo]) -> None:
         try:
             entries = list(os.scandir(directory))
         except OSError as exc:
@@ -151,7 +152,7 @@ class LocalStorage:
         handle = WriteHandle(sink, str(final))
         published = False
         try:
-            yield handle
+            yield handle  # type: ignore[misc]  # a RawIOBase is a binary stream
             try:
                 fh.flush()
                 os.fsync(fh.fileno())

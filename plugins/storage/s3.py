@@ -141,7 +141,7 @@ def _part_size(opts: dict[str, str]) -> int:
             raise ConfigError("part-size", f"S3 part size must be 5 MiB to 5 GiB, got {raw}")
         return size
     limit = parse_size(opts["file-limit"], option="file-limit") if opts.get("file-limit") else 0
-    return max(MIN_PART, -(-limit // MAX_PARTS))  # the C tool's rule when unset
+    return int(max(MIN_PART, -(-int(limit) // MAX_PARTS)))  # the C tool's rule when unset
 
 
 def open_s3(url: StorageURL) -> FsspecStorage:

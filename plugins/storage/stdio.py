@@ -72,7 +72,7 @@ class StdioStorage:
 
         handle = WriteHandle(sink, "<stdout>")
         try:
-            yield handle
+            yield handle  # type: ignore[misc]  # a RawIOBase is a binary stream
             try:
                 out.flush()
             except BrokenPipeError:
