@@ -23,7 +23,7 @@ import binascii
 import math
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any, BinaryIO
@@ -267,9 +267,11 @@ class _Caches:
     cache hit *is* the validation; a miss sends the record to the slow path once.
     """
 
-    __slots__ = ("bins", "names", "ns", "sets")
+    __slots__ = ("bins", "names", "ns", "sets", "shapes")
 
     def __init__(self) -> None:
+        # (bin count, first bin head) -> (block pattern match, converter, names, types)
+        self.shapes: dict[tuple[int, bytes], tuple[Any, Any, list[str], list[int]]] = {}
         self.bins: dict[bytes, tuple[int, int, str]] = {}  # b"- I name" -> kind, type, name
         self.names: dict[bytes, str] = {}
         self.ns: dict[bytes, str] = {}
@@ -283,6 +285,74 @@ def _cache_name(caches: _Caches, raw: bytes) -> str | None:
     if len(caches.names) < 65536:
         caches.names[raw] = name
     return name
+
+
+class _ShapeMismatch(Exception):
+    """A record matched a shape's pattern but a value check failed: use the generic path."""
+
+
+def _shape_fail() -> bytes:
+    raise _ShapeMismatch
+
+
+_SHAPE_ERRORS = (_ShapeMismatch, struct.error, ValueError, binascii.Error)
+
+# value pattern and converter expression (of the group values ``g[i]``) per value kind
+_B64_VALUE = rb" ([0-9]{1,10}) ([A-Za-z0-9+/=]*)\n"
+_RAW_VALUE = rb" ([0-9]{1,10}) ([^\n]*)\n"
+
+
+def _make_shape(heads: list[bytes], kinds: list[int]) -> Callable[[tuple[bytes, ...]], tuple[bytes, ...]] | None:
+    """A converter for a record whose bin lines have exactly these heads (``b"- I name"``).
+
+    Returns ``(pattern.match, convert)``: the pattern checks the syntax of the whole bin block
+    in one C call; ``convert`` (generated Python, one expression per bin) turns the captured
+    groups into particles and raises on anything the generic path would not accept as is.
+    """
+    pattern = b""
+    exprs: list[str] = []
+    g = 0
+    for head, kind in zip(heads, kinds, strict=True):
+        pattern += re.escape(head)
+        if kind == 0:
+            pattern += rb"\n"
+            exprs.append('b""')
+            continue
+        if kind == 1:
+            pattern += rb" (-?[0-9]{1,19})\n"
+            exprs.append(f"pack_q(int(g[{g}]))")
+            g += 1
+        elif kind == 2:
+            pattern += rb" ([-+.e0-9]{1,40}|nan|-nan|inf|-inf)\n"
+            exprs.append(f"(special(g[{g}]) or pack_d(float(g[{g}])))")
+            g += 1
+        elif kind == 3:
+            pattern += rb" ([TF])\n"
+            exprs.append(f'(b"\\x01" if g[{g}] == b"T" else b"\\x00")')
+            g += 1
+        elif kind in (6, 8):
+            pattern += _B64_VALUE
+            exprs.append(
+                f"(a2b(g[{g + 1}], strict_mode=True) if len(g[{g + 1}]) == int(g[{g}]) "
+                f"and not len(g[{g + 1}]) & 3 else fail())"
+            )
+            g += 2
+        else:  # 4 S, 5 G, 7 raw bytes
+            pattern += _RAW_VALUE
+            value = f"geo + g[{g + 1}]" if kind == 5 else f"g[{g + 1}]"
+            exprs.append(f"({value} if len(g[{g + 1}]) == int(g[{g}]) else fail())")
+            g += 2
+    source = "def convert(g):\n    return (" + ", ".join(exprs) + ",)\n"
+    env: dict[str, Any] = {
+        "pack_q": _pack_q,
+        "pack_d": _pack_d,
+        "special": _FLOAT_SPECIAL.get,
+        "a2b": _a2b,
+        "geo": _GEO_HEADER,
+        "fail": _shape_fail,
+    }
+    exec(compile(source, "<asb shape>", "exec"), env)  # noqa: S102 - generated from our own table
+    return re.compile(pattern).match, env["convert"]  # type: ignore[return-value]
 
 
 def _bin_head(
@@ -335,6 +405,7 @@ def parse_records_fast(
     find = data.find
     hdr_match = _HDR.match
     bins_get = caches.bins.get
+    shapes_get = caches.shapes.get
     ns_get = caches.ns.get
     sets_get = caches.sets.get
     a2b = _a2b
@@ -418,13 +489,40 @@ def parse_records_fast(
         if gen > 65535 or vt > _UINT_MAX or nbins > 65535:
             break
         q = m.end()
+        if nbins:
+            # a record of a shape seen before: the whole bin block in one match
+            sp = find(b" ", q + 5, q + 22)
+            shape = shapes_get((nbins, data[q:sp])) if sp > 0 else None
+            if shape is not None:
+                mb = shape[0](data, q)
+                if mb is not None:
+                    try:
+                        vs = shape[1](mb.groups())
+                    except _SHAPE_ERRORS:
+                        vs = None
+                    if vs is not None:
+                        names += shape[2]
+                        types += shape[3]
+                        vals += vs
+                        c_sets.append(set_name)
+                        c_digests.append(a2b(dig))
+                        c_keys.append(key)
+                        c_gens.append(gen)
+                        c_vts.append(vt)
+                        c_index.append(len(names))
+                        count += 1
+                        p = mb.end()
+                        continue
         mark = len(names)
         ok = True
+        heads: list[bytes] = []
+        kinds: list[int] = []
         for _ in range(nbins):
             # "- T name" (or "- T! name") up to the space before the value: one lookup gives
             # the value kind, the particle type and the validated name
             sp = find(b" ", q + 5, q + 22)
-            info: tuple[Any, ...] | None = bins_get(data[q:sp]) if sp > 0 else None
+            hk = data[q:sp]
+            info: tuple[Any, ...] | None = bins_get(hk) if sp > 0 else None
             if info is None:
                 info = _bin_head(data, q, sp, caches)
                 if info is None:
@@ -432,12 +530,16 @@ def parse_records_fast(
                     break
                 if info[0] == 0:  # N: sp was not the end of this line
                     sp = info[3]
+                    heads.append(data[q:sp])
+                    kinds.append(0)
                     n_add(info[2])
                     t_add(0)
                     v_add(b"")
                     q = sp + 1
                     continue
             kind, ptype, name = info[0], info[1], info[2]
+            heads.append(hk)
+            kinds.append(kind)
             if kind == 1:  # I
                 e = find(b"\n", sp)
                 v = data[sp + 1 : e]
@@ -509,6 +611,11 @@ def parse_records_fast(
         if not ok or q > end:
             del names[mark:], types[mark:], vals[mark:]
             break
+        if nbins and len(caches.shapes) < 256:
+            key_shape = (nbins, heads[0])
+            if key_shape not in caches.shapes:
+                match, convert = _make_shape(heads, kinds)
+                caches.shapes[key_shape] = (match, convert, names[mark:], types[mark:])
         c_sets.append(set_name)
         c_digests.append(a2b(dig))
         c_keys.append(key)

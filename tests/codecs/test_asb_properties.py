@@ -92,6 +92,24 @@ def _corpus_sample(conformance_dir: Path) -> bytes:
     return data[:cut]
 
 
+def _same_shape_sample() -> bytes:
+    """Many records of one shape (every value kind), so the shape-specialised path is hit."""
+    bins = (
+        Bin("n", 0, b""), Bin("i", 1, (-5).to_bytes(8, "big", signed=True)),
+        Bin("d", 2, struct.pack(">d", 0.1)), Bin("z", 17, b"\x01"), Bin("s", 3, b"a b"),
+        Bin("g", 23, b"\x00\x00\x00{}"), Bin("b", 4, b"\x00\x01\x02\x03"), Bin("l", 20, b"\x90"),
+    )
+    recs = [
+        Record("test", "s", bytes([i]) * 20, UserKey(3, b"k%d" % i), 1, 0, bins) for i in range(6)
+    ]
+    batch = RecordBatch.from_records("test", recs)
+    return (
+        AsbEncoder().header("test", True)
+        + AsbEncoder().encode(batch)
+        + AsbEncoder(EncoderOptions(compact=True)).encode(batch)
+    )
+
+
 def _outcome(data: bytes, fast: bool) -> object:
     try:
         return decode_all(data, fast=fast, batch_size=5)[:3]
@@ -135,6 +153,19 @@ def test_mutated_corpus_quick(conformance_dir: Path, edits: list[tuple[str, int,
     _fuzz_one(_corpus_sample(conformance_dir), edits)
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edits=st.lists(MUTATION, min_size=1, max_size=3))
+def test_mutated_same_shape_records_quick(edits: list[tuple[str, int, int]]) -> None:
+    _fuzz_one(_same_shape_sample(), edits)
+
+
+@pytest.mark.slow
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edits=st.lists(MUTATION, min_size=1, max_size=6))
+def test_mutated_same_shape_records_fuzz(edits: list[tuple[str, int, int]]) -> None:
+    _fuzz_one(_same_shape_sample(), edits)
+
+
 @pytest.mark.slow
 @settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(edits=st.lists(MUTATION, min_size=1, max_size=8))
@@ -148,3 +179,20 @@ def test_mutated_corpus_fuzz(conformance_dir: Path, edits: list[tuple[str, int, 
 def test_random_bytes_after_header(data: bytes) -> None:
     sample = b"Version 3.1\n# namespace test\n" + data
     assert _outcome(sample, True) == _outcome(sample, False)
+
+
+def test_shape_path_is_used_and_agrees(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aerobackup.plugins.codecs import asb_decode
+
+    made: list[int] = []
+    original = asb_decode._make_shape
+
+    def counting(*args: object) -> object:
+        made.append(1)
+        return original(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(asb_decode, "_make_shape", counting)
+    data = _same_shape_sample()
+    fast = decode_all(data, fast=True)[0]
+    assert len(fast) == 12 and made == [1, 1]  # one shape per form (base64, compact)
+    assert fast == decode_all(data, fast=False)[0]
