@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from ..datapath import ExistsPolicy, GenerationPolicy, WritePolicy
 from ..errors import ClusterError
@@ -71,7 +72,7 @@ def write_records(
                 results[i] = Result.UNAVAILABLE
                 continue
             groups.setdefault(node.name, (node, []))[1].append(i)
-        for node, rows in groups.values():
+        def to_node(node: NodeHandle, rows: list[int]) -> None:
             for k in range(0, len(rows), MAX_ROWS if policy.use_batch else len(rows)):
                 chunk = rows[k : k + MAX_ROWS] if policy.use_batch else rows
                 try:
@@ -82,7 +83,15 @@ def write_records(
                 except WireConnectionError:
                     codes = [CONNECTION_FAILED] * len(chunk)
                 for i, code in zip(chunk, codes, strict=True):
-                    results[i] = code
+                    results[i] = code  # each node owns distinct rows: no two threads share an index
+
+        if len(groups) > 1:  # one thread per node: the nodes work at the same time
+            with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="write") as pool:
+                for future in [pool.submit(to_node, node, rows) for node, rows in groups.values()]:
+                    future.result()  # re-raises a permanent ClusterError from any node
+        else:
+            for node, rows in groups.values():
+                to_node(node, rows)
         todo = [i for i in todo if results[i] in RETRYABLE]
         if not todo or attempt >= policy.retry.max_retries:
             break

@@ -208,3 +208,17 @@ def test_consumer_stopping_early_releases_every_node(aerospike_cluster: Any, clu
     scan.close()  # type: ignore[attr-defined]
     digests, done = _run(cluster.scan(ScanRequest(namespace="test", partitions=ALL)))
     assert len(digests) == 3000 and sorted(done) == list(range(4096))
+
+
+def test_nodes_are_written_concurrently(aerospike_cluster: Any, client: Any, cluster: Cluster) -> None:
+    import time
+
+    b = RecordBatchBuilder("test")
+    for i in range(300):
+        b.add_record("cw", bytes(aerospike.calc_digest("test", "cw", i)), None, 1, 0)
+        b.add_bin("v", 1, i.to_bytes(8, "big"))
+    aerospike_cluster.faults.delay(0.4, kinds=["batch"])  # every node takes 0.4 s per batch
+    started = time.monotonic()
+    assert cluster.write(b.finish(), [0] * 300, WritePolicy()) == [0] * 300
+    assert time.monotonic() - started < 1.0  # one node after the other would take 1.2 s
+    assert client.get(("test", "cw", 7))[2] == {"v": 7}
