@@ -270,8 +270,8 @@ class _Caches:
     __slots__ = ("bins", "names", "ns", "sets", "shapes")
 
     def __init__(self) -> None:
-        # (bin count, first bin head) -> (block pattern match, converter, names, types)
-        self.shapes: dict[tuple[int, bytes], tuple[Any, Any, list[str], list[int]]] = {}
+        # (bin count, first bin head) -> up to 4 (block pattern match, converter, names, types)
+        self.shapes: dict[tuple[int, bytes], list[tuple[Any, ...]]] = {}
         self.bins: dict[bytes, tuple[int, int, str]] = {}  # b"- I name" -> kind, type, name
         self.names: dict[bytes, str] = {}
         self.ns: dict[bytes, str] = {}
@@ -492,27 +492,28 @@ def parse_records_fast(
         if nbins:
             # a record of a shape seen before: the whole bin block in one match
             sp = find(b" ", q + 5, q + 22)
-            shape = shapes_get((nbins, data[q:sp])) if sp > 0 else None
-            if shape is not None:
+            vs = None
+            for shape in shapes_get((nbins, data[q:sp]), ()) if sp > 0 else ():
                 mb = shape[0](data, q)
                 if mb is not None:
                     try:
                         vs = shape[1](mb.groups())
                     except _SHAPE_ERRORS:
-                        vs = None
-                    if vs is not None:
-                        names += shape[2]
-                        types += shape[3]
-                        vals += vs
-                        c_sets.append(set_name)
-                        c_digests.append(a2b(dig))
-                        c_keys.append(key)
-                        c_gens.append(gen)
-                        c_vts.append(vt)
-                        c_index.append(len(names))
-                        count += 1
-                        p = mb.end()
-                        continue
+                        pass
+                    break
+            if vs is not None:
+                names += shape[2]
+                types += shape[3]
+                vals += vs
+                c_sets.append(set_name)
+                c_digests.append(a2b(dig))
+                c_keys.append(key)
+                c_gens.append(gen)
+                c_vts.append(vt)
+                c_index.append(len(names))
+                count += 1
+                p = mb.end()
+                continue
         mark = len(names)
         ok = True
         heads: list[bytes] = []
@@ -612,10 +613,10 @@ def parse_records_fast(
             del names[mark:], types[mark:], vals[mark:]
             break
         if nbins and len(caches.shapes) < 256:
-            key_shape = (nbins, heads[0])
-            if key_shape not in caches.shapes:
+            known = caches.shapes.setdefault((nbins, heads[0]), [])
+            if len(known) < 4 and all(k[4] != heads for k in known):
                 match, convert = _make_shape(heads, kinds)
-                caches.shapes[key_shape] = (match, convert, names[mark:], types[mark:])
+                known.append((match, convert, names[mark:], types[mark:], heads))
         c_sets.append(set_name)
         c_digests.append(a2b(dig))
         c_keys.append(key)
