@@ -420,6 +420,14 @@ class XdrShipper:
                 _wrap_store(ns, hooks)
             hooks.append(self._changed)
 
+    def forget_dcs(self) -> None:
+        """Lose every DC as a restarted node loses its dynamic XDR set-up (streams stop)."""
+        with self._lock:
+            dcs, self.dcs = list(self.dcs.values()), {}
+        for dc in dcs:
+            for stream in dc.streams.values():
+                stream.stop()
+
     def detach(self) -> None:
         """Stop shipping and restore the node's own behaviour."""
         for dc in list(self.dcs.values()):

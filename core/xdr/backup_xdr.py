@@ -49,6 +49,7 @@ __all__ = [
 log = logging.getLogger("aerobackup.xdr")
 
 _GET_STATS_ATTEMPTS = 5
+_PARTITIONS = 4096
 _BATCH = 512  # entries a writer takes from its queue at once
 
 
@@ -390,6 +391,7 @@ class _Run:
         self.writers: list[_Writer] = []
         self.receiver: XdrReceiver | None = None
         self.started_nodes: list[str] = []
+        self.host_port = ""
         self.mrt_blocked: list[str] = []
 
     def run(self) -> None:
@@ -453,16 +455,19 @@ class _Run:
         if not nodes:
             raise ClusterError("the cluster has no node to set up XDR on")
         self._check_coverage(nodes)
-        commands = start_xdr_commands(self.config, host_port)
+        self.host_port = host_port
         for node in nodes:
             self.control.check()
-            for i, command in enumerate(commands):
-                answer = self._info(node, command)
-                _check_answer(node, command, answer)
-                if i == 0:
-                    self.started_nodes.append(node)
-            log.info("XDR: node %s ships namespace %s to %s (dc %s, rewind %s)", node, self.config.namespace,
-                     host_port, self.config.dc, self.config.rewind)
+            self._start_node(node)
+
+    def _start_node(self, node: str) -> None:
+        for i, command in enumerate(start_xdr_commands(self.config, self.host_port)):
+            answer = self._info(node, command)
+            _check_answer(node, command, answer)
+            if i == 0 and node not in self.started_nodes:
+                self.started_nodes.append(node)
+        log.info("XDR: node %s ships namespace %s to %s (dc %s, rewind %s)", node, self.config.namespace,
+                 self.host_port, self.config.dc, self.config.rewind)
 
     def _check_coverage(self, nodes: list[str]) -> None:
         """Every partition must be mastered by a node we set up: a node we do not know of would
@@ -485,6 +490,11 @@ class _Run:
                 time.sleep(min(attempt * 0.5, 2.0))
             try:
                 answer = self._info(node, command)
+                if "DC not found" in answer:
+                    # the node lost its XDR set-up (restarted?): set it up again, as backup-go does
+                    log.warning("XDR: node %s has no dc %s any more; setting it up again", node, self.config.dc)
+                    self._start_node(node)
+                    return XdrStats(lag=1, recoveries=0, recoveries_pending=1)
                 if "ERROR" in answer.upper():
                     raise ClusterError(f"node {node}: '{command}' failed: {answer.strip()}")
                 return parse_stats(answer)
@@ -502,6 +512,7 @@ class _Run:
         nodes = list(self.started_nodes)
         recovered: set[str] = set()
         finished: set[str] = set()
+        pending: dict[str, int] = {}  # recoveries (partition rewinds) still to do, per node
         while True:
             if control.cancel_event.wait(min(period, max(0.0, trusted - time.monotonic())) or period):
                 raise JobCancelled("XDR backup cancelled")
@@ -514,6 +525,7 @@ class _Run:
                     continue
                 stats = self._stats(node)
                 log.debug("XDR stats of %s: %r", node, stats)
+                pending[node] = stats.recoveries_pending
                 if stats.recoveries_pending:
                     continue
                 recovered.add(node)
@@ -524,6 +536,9 @@ class _Run:
                 if stats.lag == 0:
                     self._stop_node(node)
                     finished.add(node)
+            if len(pending) == len(nodes):  # progress: partitions whose rewind is shipped
+                left = min(_PARTITIONS, sum(0 if n in finished else p for n, p in pending.items()))
+                self.counters.set(partitions_total=_PARTITIONS, partitions_done=_PARTITIONS - left)
             if len(finished) == len(nodes):
                 return
             if deadline is not None and not receiver.first_message.is_set() and now > deadline:

@@ -274,3 +274,28 @@ def test_progress_callback(source: Emulator, runtime: Runtime) -> None:
         backup_xdr(config, MemoryStorage(), cluster, runtime=runtime, stats_delay=0.05, progress=progress,
                    progress_interval=0.05).wait(30)
     assert seen and seen[-1].records_written == 100
+
+
+def test_progress_counts_partitions(source: Emulator, runtime: Runtime) -> None:
+    source.put_raw("test", "s", 1, [("v", 1, bytes(8))])
+    stats = run_backup(source, MemoryStorage(), runtime)
+    assert (stats.partitions_done, stats.partitions_total) == (4096, 4096)
+
+
+def test_node_losing_its_dc_is_set_up_again(source: Emulator, target: Emulator, runtime: Runtime) -> None:
+    for i in range(300):
+        source.put_raw("test", "s", i, [("v", 1, i.to_bytes(8, "big"))])
+    shipper = source.shippers[0]
+    storage = MemoryStorage()
+    config = BackupXdrConfig(namespace="test", max_throughput=500, **FAST)  # 0.6 s of rewind
+    with connect(source) as cluster:
+        job = backup_xdr(config, storage, cluster, runtime=runtime, stats_delay=0.05)
+        deadline = time.monotonic() + 5
+        while job.stats.records_written < 50 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        shipper.forget_dcs()  # the node restarts: its XDR set-up is gone
+        stats = job.wait(30)
+    assert stats.records_written >= 300
+    assert not shipper.dcs
+    run_restore(target, storage, runtime)
+    assert stored(target) == stored(source)
