@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 _unpack_d = struct.Struct(">d").unpack_from
+_unpack_q = struct.Struct(">q").unpack_from
 _from_bytes = int.from_bytes
 
 # particle type -> bin letter of the blob-like types (C text_bytes_type_to_label)
@@ -123,6 +124,8 @@ def _key_line(key: UserKey, compact: bool) -> bytes:
 
 def _other_line(name: bytes, t: int, buf: bytes | bytearray, s: int, e: int, compact: bool) -> bytes:
     """Bin lines of the less common types (and compact blobs)."""
+    if t == 1:  # an integer particle of unusual length
+        return b"- I %s %d\n" % (name, _from_bytes(buf[s:e], "big", signed=True))
     if t == 2:
         return b"- D %s %s\n" % (name, format_double(_unpack_d(buf, s)[0]))
     if t in _BYTES_LABELS:
@@ -148,13 +151,13 @@ def encode_batch(batch: RecordBatch, compact: bool = False) -> bytes:
     inline), then interleaved with the record header lines.
     """
     buf = batch.buffer
-    fb = _from_bytes
+    unpack_q = _unpack_q
     b2a = b2a_base64
     pre = _B64_PREFIX
     other = _other_line
     lines = [
-        b"- I %s %d\n" % (n, fb(buf[s:e], "big", signed=True))
-        if t == 1
+        b"- I %s %d\n" % (n, unpack_q(buf, s)[0])
+        if t == 1 and e - s == 8
         else b"- S %s %d %s\n" % (n, e - s, buf[s:e])
         if t == 3
         else b"%s%s %d %s\n" % (pre[t], n, len(enc := b2a(buf[s:e], newline=False)), enc)
