@@ -6,6 +6,7 @@ Serves until interrupted (Ctrl-C) or sent SIGTERM, then stops cleanly.
 from __future__ import annotations
 
 import argparse
+import gc
 import signal
 import sys
 import threading
@@ -33,6 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error("--namespaces: give at least one namespace")
     if args.nodes < 1:
         ap.error(f"--nodes: must be at least 1 (got {args.nodes})")
+    # The store holds millions of small objects and none of them forms a cycle: a young-generation
+    # threshold this high keeps the cyclic collector from rescanning it (measured: batch-write CPU
+    # per record 16 us -> 9 us in bench/bench_emulator.py).
+    gc.set_threshold(200_000, 50, 1000)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

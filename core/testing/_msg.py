@@ -18,6 +18,7 @@ __all__ = [
     "Msg",
     "MsgpackError",
     "check_particle",
+    "empty_result",
     "error_reply",
     "header",
     "msgpack_key",
@@ -124,6 +125,19 @@ def error_reply(rc: int, gen: int = 0) -> bytes:
 
 def op_bytes(op: int, ptype: int, name: bytes, value: bytes) -> bytes:
     return _OP_HDR.pack(4 + len(name) + len(value), op, ptype, 0, len(name)) + name + value
+
+
+_EMPTY_RESULTS: dict[tuple[int, bytes], bytes] = {}
+
+
+def empty_result(op: int, name: bytes) -> bytes:
+    """The (cached) result entry of a write op under RESPOND_ALL_OPS: particle 0, no value."""
+    got = _EMPTY_RESULTS.get((op, name))
+    if got is None:
+        got = op_bytes(op, 0, name, b"")
+        if len(_EMPTY_RESULTS) < 4096:
+            _EMPTY_RESULTS[(op, name)] = got
+    return got
 
 
 # --- msgpack ordering (lists/maps are checked and maps sorted the way the server does) ----------
@@ -261,6 +275,8 @@ def _check_cdt(ptype: int, value: bytes) -> tuple[int, bytes]:
                     return 4, value
                 p += 1
             n -= 1
+        elif not is_map:
+            return 0, value  # a plain list is stored as sent (the element walk is for order checks)
         start = p
         items: list[tuple[Any, int, int]] = []
         for _ in range(n):
@@ -319,8 +335,13 @@ def _check_geo(value: bytes) -> tuple[int, bytes]:
 VALID_PTYPES = frozenset({1, 2, 3, 4, 7, 8, 9, 10, 11, 12, 16, 17, 18, 19, 20, 23})
 
 
+_PLAIN = frozenset({3, 4, 7, 8, 9, 10, 11, 12, 16, 18})
+
+
 def check_particle(ptype: int, value: bytes) -> tuple[int, int, bytes]:
     """(result code, particle type, value to store) for a WRITE of this particle."""
+    if ptype in _PLAIN:
+        return 0, ptype, value
     if ptype not in VALID_PTYPES:
         return 4, ptype, value
     if ptype == 1:

@@ -18,6 +18,7 @@ from ._msg import (
     VALID_PTYPES,
     MsgpackError,
     check_particle,
+    empty_result,
     header,
     msgpack_key,
     op_bytes,
@@ -348,7 +349,7 @@ def _apply(
                     return header(rc, stored_gen, fail_void, tt)
                 bins[name] = (pt, v)
             if respond_all:
-                results.append(op_bytes(2, 0, name, b""))
+                results.append(empty_result(2, name))
         elif op == 1:
             b = bins.get(name)
             if b is not None:
@@ -376,7 +377,7 @@ def _apply(
             else:
                 return header(4, stored_gen, fail_void, tt)
             if respond_all:
-                results.append(op_bytes(5, 0, name, b""))
+                results.append(empty_result(5, name))
         elif op in (9, 10):
             cur = bins.get(name)
             if ptype not in (3, 4):
@@ -388,7 +389,7 @@ def _apply(
             else:
                 bins[name] = (ptype, cur[1] + val if op == 9 else val + cur[1])
             if respond_all:
-                results.append(op_bytes(op, 0, name, b""))
+                results.append(empty_result(op, name))
         elif op == 11:
             if respond_all:
                 results.append(op_bytes(11, 0, name, b""))
@@ -425,7 +426,7 @@ def _apply(
         store.clock.now_ns(),
         bins,
     )
-    if new.storage_size() > MAX_RECORD_SIZE:
+    if sum(len(v) for _p, v in bins.values()) > MAX_RECORD_SIZE - 65536 and new.storage_size() > MAX_RECORD_SIZE:
         return header(13, stored_gen, fail_void, tt)
     ns.note_set(new.set_name)
     ns.put(new)

@@ -31,6 +31,7 @@ N_PARTITIONS = 4096
 _OP_HDR = struct.Struct(">IBBBB")
 _MSG_HDR = struct.Struct(">BBBBBBIIIHH")
 _FIELD_HDR = struct.Struct(">IB")
+_DIGEST_FIELD_HDR = _FIELD_HDR.pack(21, 4)
 
 
 def partition_id(digest: bytes) -> int:
@@ -136,9 +137,23 @@ class Record:
         """The whole AS_MSG of this record in an all-bins scan (cached: records are immutable)."""
         msg = self._scan_all
         if msg is None:
-            fields, nf = self.meta_fields(ns_field)
-            ops, no = self.read_ops()
-            msg = _MSG_HDR.pack(22, 0, 0, 0, 0, 0, self.gen, self.void_time, 0, nf, no) + fields + ops
+            op_hdr = _OP_HDR.pack
+            parts = [b"", ns_field, _DIGEST_FIELD_HDR, self.digest]
+            nf = 2
+            if self.set_name:
+                parts.append(_FIELD_HDR.pack(len(self.set_name) + 1, 1))
+                parts.append(self.set_name)
+                nf = 3
+            if self.key is not None:
+                parts.append(_FIELD_HDR.pack(len(self.key) + 1, 2))
+                parts.append(self.key)
+                nf += 1
+            for name, (ptype, val) in self.bins.items():
+                parts.append(op_hdr(4 + len(name) + len(val), 1, ptype, 0, len(name)))
+                parts.append(name)
+                parts.append(val)
+            parts[0] = _MSG_HDR.pack(22, 0, 0, 0, 0, 0, self.gen, self.void_time, 0, nf, len(self.bins))
+            msg = b"".join(parts)
             self._scan_all = msg
         return msg
 
