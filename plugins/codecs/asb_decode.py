@@ -5,8 +5,10 @@ Two parsers share one input buffer (``_Input``):
 * ``_Slow`` follows the C reader (aerospike-tools-backup ``dec_text.c``) step by step: every
   delimiter, escape, limit and error text, with C's line/column rules (asb-format.md §3, §10).
   It parses the header, the meta lines, every ``*`` line and any record the fast path declines.
-* ``parse_records_fast`` handles the canonical shape writers produce (no escapes, base64 without
-  odd padding, canonical numbers) with whole-line ``bytes`` methods and no per-bin objects. When
+* ``parse_records_fast`` handles the canonical form writers produce (no escapes, base64 without
+  odd padding, canonical numbers) with whole-line ``bytes`` methods and no per-bin objects; a
+  record whose sequence of bin lines was seen before is matched as one block by a regex and
+  converted by a generated function (``_make_shape``). When
   anything looks unusual it rolls the record back and hands it to ``_Slow``, which either accepts
   it (escapes, leading zeros, ``I!``...) or raises the C error. So the fast path only decides
   *speed*, never *what* is accepted.
