@@ -24,6 +24,7 @@ import os
 import select
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -418,38 +419,51 @@ class XdrReceiver:
 _SKIP = XdrToken("", b"", b"")
 
 
+_FIELD = struct.Struct(">IB")
+_F_NAMESPACE, _F_SET, _F_KEY, _F_DIGEST = Field.NAMESPACE, Field.SET, Field.KEY, Field.DIGEST
+_NOT_XDR = 0xFF & ~Info1.XDR
+_namespaces: dict[bytes, str] = {}  # decoded namespace names (a handful): no decode per message
+
+
 def _token(msg: bytes) -> XdrToken | None:
     """The ASBX token of a whole message (XDR bit cleared, §10.4); None if malformed; _SKIP for
-    transaction-monitor records."""
+    transaction-monitor records. Runs once per record: kept to plain local operations."""
     size = len(msg)
     if size < 30:
         return None
     n_fields = (msg[26] << 8) | msg[27]
+    if n_fields < 3:
+        return None
+    unpack = _FIELD.unpack_from
     pos = 30
     namespace = digest = set_name = None
     for _ in range(n_fields):
         if pos + 5 > size:
             return None
-        flen = int.from_bytes(msg[pos : pos + 4], "big")
-        ftype = msg[pos + 4]
+        flen, ftype = unpack(msg, pos)
         end = pos + 4 + flen
         if flen < 1 or end > size:
             return None
-        if ftype == Field.NAMESPACE:
-            namespace = msg[pos + 5 : end]
-        elif ftype == Field.DIGEST:
+        if ftype == _F_DIGEST:
             digest = msg[pos + 5 : end]
-        elif ftype == Field.SET:
+        elif ftype == _F_NAMESPACE:
+            namespace = msg[pos + 5 : end]
+        elif ftype == _F_SET:
             set_name = msg[pos + 5 : end]
-        elif ftype == Field.KEY and (flen < 2 or msg[pos + 5] not in _KEY_TYPES):
+        elif ftype == _F_KEY and (flen < 2 or msg[pos + 5] not in _KEY_TYPES):
             return None
         pos = end
-    if n_fields < 3 or namespace is None or digest is None or len(digest) != 20:
+    if namespace is None or digest is None or len(digest) != 20:
         return None
     if set_name == MRT_MONITOR_SET:
         return _SKIP
-    payload = msg[:9] + bytes((msg[9] & ~Info1.XDR,)) + msg[10:] if msg[9] & Info1.XDR else msg
-    return XdrToken(namespace.decode("utf-8", "replace"), digest, payload)
+    ns = _namespaces.get(namespace)
+    if ns is None:
+        ns = namespace.decode("utf-8", "replace")
+        if len(_namespaces) < 64:
+            _namespaces[namespace] = ns
+    payload = msg[:9] + bytes((msg[9] & _NOT_XDR,)) + msg[10:] if msg[9] & 0x10 else msg
+    return XdrToken(ns, digest, payload)
 
 
 def _shutdown(sock: socket.socket) -> None:
