@@ -285,6 +285,7 @@ class XdrReceiver:
         buf = bytearray()
         cond, pending, limit = self._cond, conn.pending, self.ack_queue_size
         first = self.first_message
+        names: dict[bytes, str] = {}
         while not self._stopping.is_set():
             if len(pending) >= limit:
                 with cond:
@@ -321,7 +322,7 @@ class XdrReceiver:
                     pos += 8 + size
                     conn.messages += 1
                     conn.bytes += 8 + size
-                    token = _token(msg)
+                    token = _token(msg, names)
                     if token is None:  # malformed: ask for a retry, then drop the connection (§10.3)
                         conn.retries += 1
                         order.append(AckSlot(Result.UNAVAILABLE, done=True))
@@ -422,12 +423,12 @@ _SKIP = XdrToken("", b"", b"")
 _FIELD = struct.Struct(">IB")
 _F_NAMESPACE, _F_SET, _F_KEY, _F_DIGEST = Field.NAMESPACE, Field.SET, Field.KEY, Field.DIGEST
 _NOT_XDR = 0xFF & ~Info1.XDR
-_namespaces: dict[bytes, str] = {}  # decoded namespace names (a handful): no decode per message
 
 
-def _token(msg: bytes) -> XdrToken | None:
+def _token(msg: bytes, names: dict[bytes, str]) -> XdrToken | None:
     """The ASBX token of a whole message (XDR bit cleared, §10.4); None if malformed; _SKIP for
-    transaction-monitor records. Runs once per record: kept to plain local operations."""
+    transaction-monitor records. ``names`` caches decoded namespace names (no decode per
+    message). Runs once per record: kept to plain local operations."""
     size = len(msg)
     if size < 30:
         return None
@@ -457,11 +458,11 @@ def _token(msg: bytes) -> XdrToken | None:
         return None
     if set_name == MRT_MONITOR_SET:
         return _SKIP
-    ns = _namespaces.get(namespace)
+    ns = names.get(namespace)
     if ns is None:
         ns = namespace.decode("utf-8", "replace")
-        if len(_namespaces) < 64:
-            _namespaces[namespace] = ns
+        if len(names) < 64:
+            names[namespace] = ns
     payload = msg[:9] + bytes((msg[9] & _NOT_XDR,)) + msg[10:] if msg[9] & 0x10 else msg
     return XdrToken(ns, digest, payload)
 
