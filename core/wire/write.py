@@ -64,6 +64,7 @@ def write_records(
     todo = list(range(n))
     attempt = 0
     names: dict[str, bytes] = {}
+    errors: list[str] = []
     while todo:
         groups: dict[str, tuple[NodeHandle, list[int]]] = {}
         for i in todo:
@@ -80,8 +81,9 @@ def write_records(
                         codes = _batch_write(node, batch, chunk, ttls, flags, policy, names)
                     else:
                         codes = _single_writes(node, batch, chunk, ttls, flags, policy)
-                except WireConnectionError:
+                except WireConnectionError as exc:
                     codes = [CONNECTION_FAILED] * len(chunk)
+                    errors.append(str(exc))
                 for i, code in zip(chunk, codes, strict=True):
                     results[i] = code  # each node owns distinct rows: no two threads share an index
 
@@ -104,8 +106,9 @@ def write_records(
                 pass
     failed = [i for i in range(n) if results[i] == CONNECTION_FAILED]
     if failed:
-        raise ClusterError(f"could not reach the cluster to write {len(failed)} records of "
-                           f"{batch.namespace!r} after {attempt} retries")
+        why = f" (last error: {errors[-1]})" if errors else ""
+        raise ClusterError(f"could not write {len(failed)} records of {batch.namespace!r} after "
+                           f"{attempt} retries: the cluster was unreachable{why}")
     return results
 
 

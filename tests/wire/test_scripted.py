@@ -422,3 +422,11 @@ def test_tls_connection(tmp_path: Path) -> None:
                    tls=TlsConfig(ca_file=str(cert_file), name="other"))
     thread.join(timeout=5)
     listener.close()
+
+
+def test_unreachable_node_for_writes_names_the_address(serve) -> None:  # type: ignore[no-untyped-def]
+    server, node = _start(serve, lambda n, req: None)  # accepts, then closes without a reply
+    with pytest.raises(ClusterError, match=rf"unreachable \(last error: 127.0.0.1:{server.port}: "):
+        write_records(node, _write_batch(), [0, 0, 0], WritePolicy(retry=RetryPolicy(base_timeout_ms=1,
+                                                                                       max_retries=2)))
+    assert len(server.requests) == 3
