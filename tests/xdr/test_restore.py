@@ -87,3 +87,20 @@ def test_unknown_namespace(runtime: Runtime) -> None:
     with Emulator(namespaces=("test",)) as em:
         with pytest.raises(ClusterError, match="namespace 'nope'"):
             run_restore(em, MemoryStorage({"0_nope_1.asbx": raw}), runtime)
+
+
+def test_restore_into_two_nodes_goes_to_the_owners(runtime: Runtime) -> None:
+    from aerobackup.testing import EmulatedCluster
+
+    entries = []
+    for i in range(200):
+        digest = key_digest("s", i)
+        entries.append((digest, version(i, digest, 1)))
+    storage = MemoryStorage({"0_test_1.asbx": asbx_file(1, entries[:100]),
+                             "1_test_2.asbx": asbx_file(2, entries[100:])})
+    with EmulatedCluster(nodes=2, namespaces=("test",)) as cluster:
+        stats = run_restore(cluster.nodes[0], storage, runtime, parallel=2)
+        assert stats.records_written == 200 and stats.files == 2
+        assert sum(n.stats["write"] for n in cluster.nodes) == 200
+        assert all(n.stats["write"] > 0 and n.stats["misrouted"] == 0 for n in cluster.nodes)
+        assert len(cluster.nodes[0].records("test")) == 200
