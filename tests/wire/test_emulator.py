@@ -296,3 +296,24 @@ def test_login_to_a_community_server_is_refused_clearly(aerospike_server: Any) -
     config = ClusterConfig(hosts=(seed,), user="admin", password="admin123")
     with pytest.raises(ClusterError, match=f"{seed}: login refused: security is not supported"):
         Cluster.connect(config, use_client=False)
+
+
+def test_cluster_is_a_record_source_and_sink(cluster: Cluster) -> None:
+    from aerobackup.datapath import RecordSink, RecordSource
+
+    assert isinstance(cluster, RecordSource) and isinstance(cluster, RecordSink)
+
+
+def test_expression_index_round_trip(aerospike_client: Any, cluster: Cluster) -> None:
+    import base64
+
+    from aerobackup.model import IndexType, SIndex, SIndexDataType
+    from aerospike_helpers.expressions import arithmetic, base
+
+    exp = aerospike_client.get_expression_base64(arithmetic.Add(base.IntBin("i"), 1).compile())
+    index = SIndex(namespace="test", set="x", name="idx_exp", index_type=IndexType.DEFAULT, bin="",
+                   data_type=SIndexDataType.NUMERIC, expression=exp)
+    cluster.create_sindex(index)
+    (got,) = [i for i in cluster.sindexes("test") if i.name == "idx_exp"]
+    assert got.expression is not None and base64.b64decode(got.expression) == base64.b64decode(exp)
+    assert got.context is None and got.set == "x" and got.data_type is SIndexDataType.NUMERIC

@@ -430,3 +430,20 @@ def test_unreachable_node_for_writes_names_the_address(serve) -> None:  # type: 
         write_records(node, _write_batch(), [0, 0, 0], WritePolicy(retry=RetryPolicy(base_timeout_ms=1,
                                                                                        max_retries=2)))
     assert len(server.requests) == 3
+
+
+def test_rate_and_filter_fields(serve, p1003) -> None:  # type: ignore[no-untyped-def]
+    calls: list[dict[int, bytes]] = []
+
+    def handler(n: int, req: bytes) -> bytes:
+        calls.append(_fields(req))
+        return _proto(b"".join(p1003)) + _last()
+
+    _, node = _start(serve, handler)
+    user = bytes.fromhex("9301935102a16105")  # Eq(IntBin("a"), 5), python-client.md §4
+    _collect(run_scan(node, _req(1003, records_per_second=250, filter_expression=user, no_ttl_only=True,
+                                 modified_after_ns=7)))
+    fields = calls[0]
+    assert fields[10] == (250).to_bytes(4, "big")
+    assert fields[43] == bytes.fromhex("9410") + user + bytes.fromhex("9304914207") + bytes.fromhex("93019144ff")
+    assert fields[1] == b"scan"  # one set name: the SET field, not an expression
