@@ -83,16 +83,16 @@ class AzureUploader:
 
         return sync(self.fs.loop, coro_fn)
 
-    def put_whole(self, data: bytes) -> None:
+    def put_whole(self, data: bytearray) -> None:
         async def go() -> None:
-            await self._client().upload_blob(data, overwrite=True, standard_blob_tier=self.tier)
+            await self._client().upload_blob(bytes(data), overwrite=True, standard_blob_tier=self.tier)
 
         self._run(go)
 
     def begin(self) -> None:
         pass  # blocks need no session
 
-    def upload(self, number: int, data: bytes) -> object:
+    def upload(self, number: int, data: bytearray) -> object:
         block_id = base64.b64encode(f"{self.prefix}-{number:06d}".encode()).decode()
 
         async def go() -> None:

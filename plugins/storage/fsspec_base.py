@@ -177,13 +177,13 @@ class ReadHandle(io.RawIOBase):
 class PartUploader(Protocol):
     """Store-specific primitives of a multipart upload of one object."""
 
-    def put_whole(self, data: bytes) -> None:
+    def put_whole(self, data: bytearray) -> None:
         """Store a small object in one request (no part was uploaded)."""
 
     def begin(self) -> None:
         """Start the upload (S3: create the multipart upload)."""
 
-    def upload(self, number: int, data: bytes) -> object:
+    def upload(self, number: int, data: bytearray) -> object:
         """Upload part ``number`` (from 1); return what ``complete`` needs for it."""
 
     def complete(self, parts: list[object]) -> None:
@@ -223,13 +223,17 @@ class MultipartWriter:
 
     def write(self, data: memoryview) -> None:
         self._raise_failure()
-        self._buffer += data
-        while len(self._buffer) >= self.part_size:
-            part = bytes(memoryview(self._buffer)[: self.part_size])
-            del self._buffer[: self.part_size]
-            self._submit(part)
+        view = memoryview(data)
+        while view.nbytes:
+            room = self.part_size - len(self._buffer)
+            self._buffer += view[:room]
+            view = view[room:]
+            if len(self._buffer) >= self.part_size:
+                # hand the full buffer over (no copy) and start a new one
+                part, self._buffer = self._buffer, bytearray()
+                self._submit(part)
 
-    def _submit(self, part: bytes) -> None:
+    def _submit(self, part: bytearray) -> None:
         number = len(self._parts) + 1
         if self.max_parts is not None and number > self.max_parts:
             limit = self.max_parts * self.part_size
@@ -249,7 +253,7 @@ class MultipartWriter:
         future = self._pool.submit(self._upload, number, part)
         self._parts[number] = future
 
-    def _upload(self, number: int, part: bytes) -> object:
+    def _upload(self, number: int, part: bytearray) -> object:
         try:
             if self._failure is not None:
                 raise StorageError("upload abandoned after an earlier part failed")
@@ -275,13 +279,13 @@ class MultipartWriter:
         """Publish (clean exit of the ``with`` block)."""
         self._raise_failure()
         if not self._started:
-            self._call(self.uploader.put_whole, "upload", bytes(self._buffer))
-            self._buffer = bytearray()
+            part, self._buffer = self._buffer, bytearray()
+            self._call(self.uploader.put_whole, "upload", part)
             return
         try:
             if self._buffer:
-                self._submit(bytes(self._buffer))
-                self._buffer = bytearray()
+                part, self._buffer = self._buffer, bytearray()
+                self._submit(part)
             tokens = []
             for number in sorted(self._parts):
                 try:

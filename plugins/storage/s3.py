@@ -94,14 +94,14 @@ class S3Uploader:
         self.extra = {"StorageClass": storage_class} if storage_class else {}
         self.upload_id: str | None = None
 
-    def put_whole(self, data: bytes) -> None:
+    def put_whole(self, data: bytearray) -> None:
         self.fs.call_s3("put_object", Bucket=self.bucket, Key=self.key, Body=data, **self.extra)
 
     def begin(self) -> None:
         out = self.fs.call_s3("create_multipart_upload", Bucket=self.bucket, Key=self.key, **self.extra)
         self.upload_id = out["UploadId"]
 
-    def upload(self, number: int, data: bytes) -> object:
+    def upload(self, number: int, data: bytearray) -> object:
         out = self.fs.call_s3(
             "upload_part", Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=data
         )
