@@ -14,6 +14,7 @@ import msgpack
 
 from ..wire.protocol import Info1, Info2, Info3
 from ._expr import MISSING, ExprError, compile_filter, evaluate
+from ._hll import hll_modify, hll_read
 from ._msg import (
     VALID_PTYPES,
     MsgpackError,
@@ -242,6 +243,13 @@ def _read(
                 out.append(_exp_read(store, ns, rec, name, val))
             except (ExprError, TypeError, IndexError, ValueError):
                 return header(4, rec.gen, 0, tt)
+        elif op == 15:
+            b = bins.get(name)
+            if b is not None:
+                rc, pt, pv = hll_read(b, val)
+                if rc:
+                    return header(rc, rec.gen, 0, tt)
+                out.append(op_bytes(15, pt, name, pv))
         else:
             return header(16, rec.gen, 0, tt)
     return header(0, rec.gen, void, tt, 0, len(out)) + b"".join(out)
@@ -402,6 +410,23 @@ def _apply(
             if rc:
                 return header(rc, stored_gen, fail_void, tt)
             results.append(op_bytes(op, pt, name, pv))
+        elif op == 16:
+            rc, new_hll, count = hll_modify(bins.get(name), val)
+            if rc:
+                return header(rc, stored_gen, fail_void, tt)
+            if new_hll is not None:
+                bins[name] = (18, new_hll)
+            if count is not None:
+                results.append(op_bytes(16, 1, name, _I64.pack(count)))
+            elif respond_all:
+                results.append(empty_result(16, name))
+        elif op == 15:
+            b = bins.get(name)
+            if b is not None:
+                rc, pt, pv = hll_read(b, val)
+                if rc:
+                    return header(rc, stored_gen, fail_void, tt)
+                results.append(op_bytes(15, pt, name, pv))
         elif op == 7:
             tmp = Record(digest, b"", None, stored_gen, 0, 0, bins)
             try:

@@ -161,7 +161,7 @@ class Record:
         """Bytes the record takes in the server's flat storage format (16-byte blocks).
 
         Header 35, void time 4, set 1+len, key uintvar+len, bin count uintvar, per bin
-        1+name + particle, end mark 4; integers and floats take 2 + 1/2/4/8 bytes by magnitude,
+        1+name + particle, end mark 4; integers take 2 + 1/2/4/8 bytes by magnitude, floats 9,
         bools 2, everything else 5 + its bytes. Matches ``data_used_bytes`` of a real server.
         """
         size = 35 + 4
@@ -175,7 +175,9 @@ class Record:
             size += _uintvar_size(len(self.bins))
         for name, (ptype, val) in self.bins.items():
             size += 1 + len(name)
-            if ptype in (1, 2):
+            if ptype == 2:
+                size += 9
+            elif ptype == 1:
                 u = int.from_bytes(val, "big")
                 size += 10 if u > 0xFFFFFFFF else 6 if u > 0xFFFF else 4 if u > 0xFF else 3
             elif ptype == 17:

@@ -183,3 +183,17 @@ def test_unknown_namespace_and_bin_name_limits(aerospike_client) -> None:
     with pytest.raises(ex.BinNameError) as err2:
         aerospike_client.put(KEY, {"b" * 16: 1})
     assert err2.value.code == 21
+
+
+def test_hll_operations(aerospike_client, aerospike_server: Emulator) -> None:
+    from aerospike_helpers.operations import hll_operations as hll
+
+    names = [f"user{i}" for i in range(500)]
+    _k, _m, got = aerospike_client.operate(
+        KEY, [hll.hll_init("h", 12, 0), hll.hll_add("h", names), hll.hll_get_count("h")]
+    )
+    assert 480 <= got["h"] <= 520  # HyperLogLog estimate of 500 distinct values
+    raw = aerospike_server.get_raw("test", "demo", "k1")
+    assert raw is not None and raw.bins[0][1] == 18 and len(raw.bins[0][2]) == 11 + 6 * 4096 // 8
+    _k, _m, again = aerospike_client.operate(KEY, [hll.hll_add("h", names[:10])])
+    assert again["h"] == 0  # nothing new: no register changed

@@ -14,10 +14,8 @@ from pathlib import Path
 import aerospike
 from aerobackup.testing import Emulator
 
-# Exchanges the emulator is known to answer differently from CE 8.1.2.0, and why: HLL operations
-# are not implemented (answered 16, unsupported), so the HLL record of set "wt" is missing and
-# sets/test then counts 13 objects there instead of 14.
-KNOWN_DIFFS = {"hll-init", "hll-add", "hll-count", "get-hll", "info-sets-test"}
+# Exchanges the emulator is known to answer differently from CE 8.1.2.0 (none left).
+KNOWN_DIFFS: set[str] = set()
 
 
 def test_wire_trace_replay(conformance_dir: Path) -> None:
