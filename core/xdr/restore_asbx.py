@@ -37,7 +37,7 @@ __all__ = ["PayloadPolicy", "check_config", "restore_asbx", "rewrite_payload"]
 
 log = logging.getLogger("aerobackup.xdr")
 
-_WINDOW = 128  # messages pipelined per node before the replies are read
+_WINDOW = 512  # messages read from the files before they are sent (per node, pipelined) and answered
 _DEFAULT_BATCH_SIZE = 128
 _DEFAULT_ASYNC_BATCHES = 32
 _INFO2_GEN_BITS = Info2.GENERATION | Info2.GENERATION_GT
@@ -242,10 +242,7 @@ class _NodeWriter:
             if conn is None or conn.closed:
                 conn = self.conns[node] = node.pool.get(self.timeout)
             conn.send(b"".join(p for _t, p in items))
-            results = []
-            for _ in items:
-                _mtype, buf, start = conn.read_proto()
-                results.append(buf[start + 5] if len(buf) - start >= 22 else Result.UNKNOWN)
+            results = _read_results(conn, len(items))
         except WireConnectionError as exc:
             self.conns.pop(node, None)
             if attempt >= retry_policy.max_retries:
@@ -296,3 +293,46 @@ class _NodeWriter:
                 continue
             node.pool.put(conn)
         self.conns.clear()
+
+
+def _read_results(conn: Connection, count: int) -> list[int]:
+    """The result codes of ``count`` replies, read in bulk (a write's reply is a bare 30-byte
+    message, so one read usually holds many). Anything but an AS_MSG reply breaks the connection
+    (the caller retries on a new one)."""
+    sock = conn.sock
+    buf = bytearray()
+    chunk = bytearray(64 * 1024)
+    view = memoryview(chunk)
+    out: list[int] = []
+    pos = 0
+    try:
+        while len(out) < count:
+            while len(buf) - pos >= 8 and len(out) < count:
+                value = int.from_bytes(buf[pos : pos + 8], "big")
+                version, mtype, size = value >> 56, (value >> 48) & 0xFF, value & 0xFFFF_FFFF_FFFF
+                if version != 2 or mtype != 3:
+                    conn.close()
+                    head = bytes(buf[pos : pos + 8]).hex()
+                    raise WireConnectionError(f"{conn.address}: unexpected reply header {head}")
+                if len(buf) - pos - 8 < size:
+                    break
+                out.append(buf[pos + 13] if size >= 22 else Result.UNKNOWN)
+                pos += 8 + size
+            if len(out) >= count:
+                break
+            n = sock.recv_into(view)
+            if not n:
+                conn.close()
+                raise WireConnectionError(f"{conn.address}: connection closed by the server")
+            del buf[:pos]
+            pos = 0
+            buf += view[:n]
+    except TimeoutError:
+        conn.close()
+        raise WireConnectionError(f"{conn.address}: no reply within the socket timeout") from None
+    except OSError as exc:
+        conn.close()
+        raise WireConnectionError(f"{conn.address}: read failed: {exc}") from None
+    if len(buf) > pos:  # more bytes than replies: the connection is out of step
+        conn.close()
+    return out
