@@ -38,6 +38,7 @@ __all__ = ["PayloadPolicy", "check_config", "restore_asbx", "rewrite_payload"]
 log = logging.getLogger("aerobackup.xdr")
 
 _WINDOW = 512  # messages read from the files before they are sent (per node, pipelined) and answered
+_WINDOW_BYTES = 4 << 20  # ... or fewer when they are big: bounded memory, and replies never fill a buffer
 _DEFAULT_BATCH_SIZE = 128
 _DEFAULT_ASYNC_BATCHES = 32
 _INFO2_GEN_BITS = Info2.GENERATION | Info2.GENERATION_GT
@@ -214,6 +215,7 @@ class _NodeWriter:
         self.timeout = (restore.config.socket_timeout_ms / 1000) or None
         self.pending: dict[Any, list[tuple[XdrToken, bytes]]] = {}
         self.count = 0
+        self.nbytes = 0
         self.conns: dict[Any, Connection] = {}
 
     def add(self, token: XdrToken) -> None:
@@ -227,11 +229,12 @@ class _NodeWriter:
             raise RecordError(f"record {token.digest.hex()}: the stored payload is not an AS_MSG write") from None
         self.pending.setdefault(node, []).append((token, payload))
         self.count += 1
-        if self.count >= _WINDOW:
+        self.nbytes += len(payload)
+        if self.count >= _WINDOW or self.nbytes >= _WINDOW_BYTES:
             self.flush()
 
     def flush(self) -> None:
-        pending, self.pending, self.count = self.pending, {}, 0
+        pending, self.pending, self.count, self.nbytes = self.pending, {}, 0, 0
         for node, items in pending.items():
             self._send(node, items, attempt=0)
 
