@@ -64,6 +64,11 @@ class EmulatorProcess:
                 if stream is not None:
                     stream.close()
 
+    @property
+    def returncode(self) -> int | None:
+        """Exit status of the child once stopped (0 after a clean SIGTERM stop)."""
+        return self._proc.returncode if self._proc is not None else None
+
     def client_config(self) -> dict[str, Any]:
         return {"hosts": [(self.host, self.port)]}
 

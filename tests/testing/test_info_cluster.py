@@ -125,3 +125,18 @@ def test_cluster_partition_move_is_followed_by_the_client(aerospike_cluster: Emu
         assert sum(n.stats["misrouted"] for n in aerospike_cluster.nodes) == 0
     finally:
         client.close()
+
+
+def test_command_line_cluster_and_clean_sigterm_stop() -> None:
+    from aerobackup.testing import EmulatorProcess
+
+    srv = EmulatorProcess(namespaces=("test",), nodes=2).start()
+    try:
+        client = aerospike.client(srv.client_config())
+        assert len(client.get_nodes()) == 2
+        client.put(("test", "cli", 1), {"a": 1})
+        assert client.scan("test", "cli").results()[0][2] == {"a": 1}  # the deprecated Scan API
+        client.close()
+    finally:
+        srv.stop()
+    assert srv.returncode == 0
