@@ -3,7 +3,7 @@
 Every fault is reached through ``server.faults`` (shared by all nodes of an
 :class:`~aerobackup.testing.EmulatedCluster`)::
 
-    srv.faults.drop_after(3)                    # the 3rd request from now: connection closed, no reply
+    srv.faults.drop_after(3, kinds={"read"})    # the 3rd read from now: connection closed, no reply
     srv.faults.delay(0.5, kinds={"read"})       # replies to reads wait half a second
     srv.faults.fail_partitions(range(0, 100))   # partitions 0-99 unavailable (result 11)
     srv.faults.error(14, kinds={"write"}, digests={d})  # writes of one record answer KEY_BUSY
@@ -43,6 +43,7 @@ class Faults:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._drop_countdown: int | None = None
+        self._drop_kinds: frozenset[str] | None = None
         self._delay = 0.0
         self._delay_kinds: frozenset[str] | None = None
         self._rules: list[_ErrorRule] = []
@@ -54,12 +55,14 @@ class Faults:
         #: requests seen (all kinds), for tests that count traffic
         self.requests = 0
 
-    def drop_after(self, n: int) -> None:
-        """Close, without replying, the connection carrying the ``n``-th request from now."""
+    def drop_after(self, n: int, kinds: Iterable[str] | None = None) -> None:
+        """Close, without replying, the connection carrying the ``n``-th request from now (counting
+        requests of these kinds only; all kinds when None)."""
         if n < 1:
             raise ValueError(f"drop_after: n must be at least 1 (got {n})")
         with self._lock:
             self._drop_countdown = n
+            self._drop_kinds = _kinds(kinds)
 
     def delay(self, seconds: float, kinds: Iterable[str] | None = None) -> None:
         """Wait ``seconds`` before answering requests of the given kinds (all when None)."""
@@ -102,7 +105,7 @@ class Faults:
         with self._lock:
             self.requests += 1
             drop = False
-            if self._drop_countdown is not None:
+            if self._drop_countdown is not None and (self._drop_kinds is None or kind in self._drop_kinds):
                 self._drop_countdown -= 1
                 if self._drop_countdown <= 0:
                     self._drop_countdown = None

@@ -22,7 +22,7 @@ def test_drop_connection_after_n_messages(aerospike_server: Emulator) -> None:
     client = _client(aerospike_server)
     try:
         client.put(KEY, {"a": 1})
-        aerospike_server.faults.drop_after(2)
+        aerospike_server.faults.drop_after(2, kinds={"read"})  # tend traffic does not count
         client.get(KEY)  # 1st request: answered
         with pytest.raises(ex.AerospikeError) as err:
             client.get(KEY)  # 2nd: connection closed without a reply
@@ -83,6 +83,20 @@ def test_error_code_for_given_keys_and_kinds(aerospike_server: Emulator) -> None
         with pytest.raises(ex.AerospikeError) as err2:
             client.get(KEY)
         assert err2.value.code == 18
+    finally:
+        client.close()
+
+
+def test_records_per_second_throttles_a_scan(aerospike_server: Emulator) -> None:
+    client = _client(aerospike_server)
+    try:
+        for i in range(60):
+            client.put(("test", "rps", i), {"a": i})
+        q = client.query("test", "rps")
+        q.records_per_second = 100
+        t = time.monotonic()
+        assert len(q.results()) == 60
+        assert 0.5 <= time.monotonic() - t < 3.0
     finally:
         client.close()
 
