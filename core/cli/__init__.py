@@ -68,7 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="aerobackup: %(levelname)s: %(name)s: %(message)s")
     try:
-        cli.main(args=args, prog_name="aerobackup", standalone_mode=False)
+        # without standalone mode, click returns the code a command exits with (ctx.exit(n))
+        rv = cli.main(args=args, prog_name="aerobackup", standalone_mode=False)
+        if isinstance(rv, int):
+            return rv
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:

@@ -72,8 +72,8 @@ def load_sample(client: Any, emulator: Any, namespace: str, records: int) -> Sam
     for key, bins in _typed_values(aerospike).items():
         client.put((namespace, TYPED_SET, key), bins, policy={"key": aerospike.POLICY_KEY_SEND})
         sample.typed[key] = bins
-    client.put((namespace, TYPED_SET, "ttl_1h"), {"v": "expires in an hour"}, meta={"ttl": 3600},
-               policy={"key": aerospike.POLICY_KEY_SEND})
+    client.put((namespace, TYPED_SET, "ttl_1h"), {"v": "expires in an hour"},
+               policy={"key": aerospike.POLICY_KEY_SEND, "ttl": 3600})
     sample.typed["ttl_1h"] = {"v": "expires in an hour"}
     client.put((namespace, TYPED_SET, "no_stored_key"), {"v": "digest only"})
     sample.typed["no_stored_key"] = {"v": "digest only"}

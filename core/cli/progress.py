@@ -39,7 +39,8 @@ def _records(stats: Any) -> int:
 
 
 def _bytes(stats: Any) -> int:
-    return int(_get(stats, "bytes_written") or _get(stats, "bytes_read"))
+    """Bytes so far: stored bytes once files are published, the encoder's output before that."""
+    return int(_get(stats, "bytes_written") or _get(stats, "bytes_raw") or _get(stats, "bytes_read"))
 
 
 def _total(stats: Any) -> tuple[int, int]:
@@ -53,8 +54,10 @@ class Progress:
     """A context manager that renders stats snapshots passed to ``update``."""
 
     def __init__(self, title: str, *, enabled: bool = True, stream: TextIO | None = None,
-                 interval: float | None = None, force_terminal: bool | None = None) -> None:
+                 interval: float | None = None, force_terminal: bool | None = None,
+                 total_records: int | None = None) -> None:
         self.title = title
+        self.total_records = total_records  # when known, the bar and ETA follow records
         self.stream = stream or sys.stderr
         self.enabled = enabled
         tty = self.stream.isatty() if force_terminal is None else force_terminal
@@ -89,6 +92,8 @@ class Progress:
         elapsed = float(_get(stats, "elapsed", 0.0)) or 0.0
         rate = records / elapsed if elapsed > 0 else 0.0
         done, total = _total(stats)
+        if self.total_records:
+            done, total = min(records, self.total_records), self.total_records
         if self._bar is not None:
             self._bar.update(self._task, completed=done, total=total or None, records=f"{records:,}",
                              rate=f"{rate:,.0f} rec/s", size=human_bytes(_bytes(stats)))
@@ -96,8 +101,9 @@ class Progress:
         now = time.monotonic()
         if now - self._last_line >= self.interval:
             self._last_line = now
-            share = f", {done}/{total} {'partitions' if hasattr(stats, 'partitions_total') else 'files'}" \
-                if total else ""
+            unit = "records" if self.total_records else (
+                "partitions" if hasattr(stats, "partitions_total") else "files")
+            share = f", {done:,}/{total:,} {unit}" if total else ""
             print(f"aerobackup: {self.title}: {records:,} records, {human_bytes(_bytes(stats))}, "
                   f"{rate:,.0f} rec/s{share}", file=self.stream, flush=True)
 

@@ -20,7 +20,7 @@ from ..errors import ExitCode, JobCancelled
 from ..jobs import Job
 from ..protocols import StorageBackend
 from ..runtime import Runtime
-from ..storage import BACKUP_SUFFIXES, is_backup_file
+from ..storage import BACKUP_SUFFIXES, exists, is_backup_file
 from .mapping import Resolved
 from .progress import Progress, human_bytes, print_report, report_dict
 
@@ -59,10 +59,10 @@ def _report_stream(res: Resolved) -> Any:
     return sys.stderr if to_stdout else sys.stdout
 
 
-def _watch(job: Job[Any], res: Resolved, title: str) -> Any:
+def _watch(job: Job[Any], res: Resolved, title: str, total_records: int | None = None) -> Any:
     """Show progress until the job ends; on Ctrl-C cancel it and wait for a clean stop."""
     out = res.output
-    with Progress(title, enabled=out.progress and not out.quiet) as bar:
+    with Progress(title, enabled=out.progress and not out.quiet, total_records=total_records) as bar:
         try:
             while not job.done:
                 bar.update(job.stats)
@@ -87,16 +87,20 @@ def _backup(res: Resolved) -> int:
     storage = rt.storage(res.storage)
     config = res.backup
     with Client(cluster=res.cluster, runtime=rt) as client:
+        total = _expected_records(client, config) if res.output.progress and not res.output.quiet else None
         job = client.backup(config, storage)
         try:
-            stats = _watch(job, res, "backup")
+            stats = _watch(job, res, "backup", total)
         except JobCancelled:
             state = config.state_file or config.continue_from
             stats = job.stats
             print(f"aerobackup: backup interrupted after {stats.records_written:,} records in "
                   f"{stats.files} file(s).", file=sys.stderr)
-            if state:
+            if state and exists(storage, state):
                 print(f"aerobackup: resume with: {resume_command(sys.argv[1:], state)}", file=sys.stderr)
+            elif state:
+                print("aerobackup: no file was complete yet, so there is nothing to resume: run the backup again.",
+                      file=sys.stderr)
             else:
                 print("aerobackup: no state file was kept (--state-file-dst); the partial files were removed.",
                       file=sys.stderr)
@@ -108,6 +112,27 @@ def _backup(res: Resolved) -> int:
             extra["state_file"] = config.state_file
         print_report(report_dict("backup", stats, extra), as_json=res.output.json, stream=_report_stream(res))
     return ExitCode.OK
+
+
+def _expected_records(client: Client, config: Any) -> int | None:
+    """Records the backup should hold, for the bar and the ETA; None when filters make it unknowable."""
+    if config.modified_after or config.modified_before or config.no_ttl_only or config.filter_expression \
+            or config.node_list or config.after_digest or config.no_records:
+        return None
+    try:
+        from ..estimate import record_count
+
+        total = record_count(client._connection(), config)
+    except Exception:  # noqa: BLE001 - only a progress hint
+        log.debug("cannot count the records to back up", exc_info=True)
+        return None
+    if total is None:
+        return None
+    if config.partition_filters:
+        total = total * sum(f.count for f in config.partition_filters) // 4096
+    if config.max_records:
+        total = min(total, config.max_records)
+    return total or None
 
 
 def _join(folder: str, name: str) -> str:
