@@ -91,3 +91,37 @@ def test_random_garbage_never_kills_the_server(aerospike_server: Emulator, caplo
                 assert hdr[:2] == b"\x02\x03"
     assert [r.message for r in caplog.records] == []
     assert _info(aerospike_server, b"status\n") == b"status\tok\n"
+
+
+def test_many_connections_at_once(aerospike_server: Emulator) -> None:
+    import threading
+
+    socks = [socket.create_connection((aerospike_server.host, aerospike_server.port), timeout=3) for _ in range(64)]
+    try:
+        for s in socks:  # all open together: each is served by its own thread
+            s.sendall((0x0201 << 48 | 7).to_bytes(8, "big") + b"status\n")
+        for s in socks:
+            hdr = s.recv(8, socket.MSG_WAITALL)
+            assert s.recv(int.from_bytes(hdr[2:], "big"), socket.MSG_WAITALL) == b"status\tok\n"
+    finally:
+        for s in socks:
+            s.close()
+    client = aerospike.client(aerospike_server.client_config())
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for i in range(150):
+                client.put(("test", "mc", t * 1000 + i), {"v": i})
+                assert client.get(("test", "mc", t * 1000 + i))[2] == {"v": i}
+        except BaseException as exc:  # collected and re-raised below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    client.close()
+    assert errors == []
+    assert len(aerospike_server.records("test", "mc")) == 1200
