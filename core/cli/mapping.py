@@ -485,24 +485,53 @@ def _transforms(v: _Values, sa: SecretAgentConfig | None, *, level: bool) -> dic
     return {"compression": compression, "encryption": encryption, "secret_agent": sa}
 
 
-def _storage_options(v: _Values, extra: Mapping[str, Any], scheme: str) -> dict[str, str]:
+def _ms_to_s(value: Any) -> str:
+    return str(max(1, -(-int(value) // 1000)))
+
+
+def _mib(value: Any) -> str:
+    return f"{int(value)}MiB"
+
+
+#: option name (or Go YAML key under aws.s3 / gcp.storage / azure.blob) -> (storage option, conversion)
+_STORAGE_KEYS: dict[str, tuple[str, Callable[[Any], str]]] = {
+    "s3_region": ("region", str), "s3_profile": ("profile", str), "s3_endpoint_override": ("endpoint", str),
+    "s3_access_key_id": ("access-key-id", str), "s3_secret_access_key": ("secret-access-key", str),
+    "s3_connect_timeout": ("connect-timeout", _ms_to_s), "s3_request_timeout": ("request-timeout", _ms_to_s),
+    "s3_retry_max_attempts": ("retries", str), "s3_min_part_size": ("part-size", _mib),
+    "s3_max_async_uploads": ("upload-concurrency", str), "s3_storage_class": ("storage-class", str),
+    "gcp_key_path": ("key-path", str), "gcp_endpoint_override": ("endpoint", str),
+    "gcp_chunk_size": ("part-size", _mib), "gcp_retry_max_attempts": ("retries", str),
+    "azure_account_name": ("account-name", str), "azure_account_key": ("account-key", str),
+    "azure_tenant_id": ("tenant-id", str), "azure_client_id": ("client-id", str),
+    "azure_client_secret": ("client-secret", str), "azure_endpoint": ("endpoint", str),
+    "azure_access_tier": ("access-tier", str), "azure_block_size": ("part-size", _mib),
+    "azure_upload_concurrency": ("upload-concurrency", str), "azure_retry_max_attempts": ("retries", str),
+}
+
+
+def _storage_options(v: _Values, extra: Mapping[str, Any], scheme: str, warnings: list[str]) -> dict[str, str]:
+    """Storage options for a location of ``scheme`` from the provider's flags (and Go YAML keys);
+    what the storage plugins have no use for is reported as having no effect."""
     provider = {"s3": "s3", "gs": "gcp", "gcs": "gcp", "az": "azure", "abfs": "azure"}.get(scheme)
     if provider is None:
         return {}
     prefix = provider + "_"
+    given: dict[str, Any] = {d: v.get(d) for d in v.table if d.startswith(prefix) and v.given(d)}
+    given.update({d: val for d, val in extra.items() if d.startswith(prefix) and d not in given})
     opts: dict[str, str] = {}
-    for dest in v.table:
-        if dest.startswith(prefix) and v.given(dest) and dest not in ("s3_bucket_name", "gcp_bucket_name",
-                                                                      "azure_container_name"):
-            value = v.get(dest)
-            opts[dest.removeprefix(prefix)] = str(value).lower() if isinstance(value, bool) else str(value)
-    for dest, value in extra.items():
-        if dest.startswith(prefix):
-            opts.setdefault(dest.removeprefix(prefix), str(value).lower() if isinstance(value, bool) else str(value))
+    for dest, value in given.items():
+        if dest in ("s3_bucket_name", "gcp_bucket_name", "azure_container_name"):
+            continue
+        if dest not in _STORAGE_KEYS:
+            warnings.append(f"{v.where(dest)} has no effect here")
+            continue
+        key, conv = _STORAGE_KEYS[dest]
+        opts[key] = str(value).lower() if isinstance(value, bool) else conv(value)
     return opts
 
 
-def _location(v: _Values, path_dest: str, extra: Mapping[str, Any]) -> StorageURL:
+def _location(v: _Values, path_dest: str, extra: Mapping[str, Any], warnings: list[str]) -> StorageURL:
     """A -d/-o/-i value as a storage URL; with a Go-style bucket option, a path in that bucket."""
     path = v.get(path_dest)
     buckets = [(scheme, dest) for scheme, dest in _PROVIDERS.values() if v.given(dest)]
@@ -515,7 +544,7 @@ def _location(v: _Values, path_dest: str, extra: Mapping[str, Any]) -> StorageUR
         url = StorageURL.parse(f"{scheme}://{v.get(dest)}/{path.lstrip('/')}".rstrip("/"))
     else:
         url = StorageURL.parse(path)
-    return StorageURL(url.scheme, url.path, _storage_options(v, extra, url.scheme))
+    return StorageURL(url.scheme, url.path, _storage_options(v, extra, url.scheme, warnings))
 
 
 def _split_file(url: StorageURL) -> tuple[StorageURL, str]:
@@ -572,9 +601,9 @@ def _backup(v: _Values, res: Resolved, sa: SecretAgentConfig | None, extra: Mapp
         raise v.fail("remove_artifacts", "needs a directory (-d) or an output file (-o)")
     kw: dict[str, Any] = {}
     if directory:
-        res.storage = _location(v, "directory", extra)
+        res.storage = _location(v, "directory", extra, res.warnings)
     elif output_file:
-        res.storage, name = _split_file(_location(v, "output_file", extra))
+        res.storage, name = _split_file(_location(v, "output_file", extra, res.warnings))
         kw["output_file"] = name
     node_list = v.get("node_list", ())
     parallel = v.get("parallel", 16 if node_list else 1)
@@ -659,10 +688,10 @@ def _restore(v: _Values, res: Resolved, sa: SecretAgentConfig | None, extra: Map
     if v.given("parent_directory") and not v.given("directory_list"):
         raise v.fail("parent_directory", "needs --directory-list")
     if given[0] == "directory":
-        res.storage = _location(v, "directory", extra)
+        res.storage = _location(v, "directory", extra, res.warnings)
         res.inputs = (str(res.storage),)
     elif given[0] == "input_file":
-        url = _location(v, "input_file", extra)
+        url = _location(v, "input_file", extra, res.warnings)
         res.inputs = (str(url),)
         res.storage, res.input_file = _split_file(url)
     else:
@@ -671,7 +700,7 @@ def _restore(v: _Values, res: Resolved, sa: SecretAgentConfig | None, extra: Map
         for d in v.get("directory_list"):
             path = f"{parent.rstrip('/')}/{d}" if parent else d
             url = StorageURL.parse(path)
-            urls.append(StorageURL(url.scheme, url.path, _storage_options(v, extra, url.scheme)))
+            urls.append(StorageURL(url.scheme, url.path, _storage_options(v, extra, url.scheme, res.warnings)))
         res.locations = tuple(urls)
         res.inputs = tuple(str(u) for u in urls)
         res.storage = urls[0]

@@ -234,11 +234,21 @@ def test_restore_inputs(res: Any) -> None:
 def test_go_bucket_options_build_urls(res: Any) -> None:
     r = res("backup", namespace="ns", directory="nightly/2024", s3_bucket_name="bk", s3_endpoint_override="http://x")
     assert str(r.storage) == "s3://bk/nightly/2024"
-    assert dict(r.storage.options) == {"endpoint_override": "http://x"}
+    assert dict(r.storage.options) == {"endpoint": "http://x"}
     r = res("restore", directory="p", azure_container_name="c", azure_account_name="acct")
-    assert str(r.storage) == "az://c/p" and dict(r.storage.options) == {"account_name": "acct"}
+    assert str(r.storage) == "az://c/p" and dict(r.storage.options) == {"account-name": "acct"}
     with pytest.raises(ConfigError, match="--gcp-bucket-name: only one cloud provider can be configured"):
         res("backup", namespace="ns", directory="p", s3_bucket_name="a", gcp_bucket_name="b")
+
+
+def test_storage_options_in_the_storage_plugins_units(res: Any) -> None:
+    r = res("backup", namespace="ns", directory="s3://b/p", s3_connect_timeout="1500", s3_min_part_size="8",
+            s3_max_async_uploads="6", s3_request_timeout="60000", s3_log_level="debug", gcp_key_path="k.json")
+    assert dict(r.storage.options) == {"connect-timeout": "2", "part-size": "8MiB", "upload-concurrency": "6",
+                                       "request-timeout": "60"}
+    assert r.warnings == ["--s3-log-level has no effect here"]
+    r = res("restore", directory="/local/dir", s3_region="x")
+    assert dict(r.storage.options) == {} and r.warnings == []  # options of another provider are not passed
 
 
 # --- bad flags, by message ----------------------------------------------------------------
