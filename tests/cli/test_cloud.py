@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from aerobackup.testing.storage_fixtures import s3_emulator  # noqa: F401 - fixture
+
 from tests.cli.conftest import run_cli
 from tests.cli.test_commands import load, read_back
 
