@@ -234,6 +234,7 @@ def run_batch(em: Emulator, m: Msg, send: Send) -> None:
     namespaces = store.namespaces
     unavailable = em.faults.unavailable
     stop_writes = em.faults.stop_writes
+    strict = em.cluster is not None and not em.cluster.proxy
     out: list[bytes] = []
     size = 0
     first_error = 0
@@ -251,7 +252,7 @@ def run_batch(em: Emulator, m: Msg, send: Send) -> None:
             last_ns = (ns_name, ns)
         write = info2 & 1
         rc = em.faults.error_for("write" if write else "read", digest)
-        if not rc and partition_id(digest) in unavailable:
+        if not rc and (partition_id(digest) in unavailable or (strict and not em.owns(partition_id(digest)))):
             rc = 11
         if not rc and write and stop_writes:
             rc = 8

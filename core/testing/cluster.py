@@ -2,8 +2,8 @@
 
 Ownership is advertised through ``peers-clear-std`` and ``replicas`` exactly as a real cluster
 does (§2.2), so the official client routes each key to its owner. A request that reaches a node
-that does not own the partition is still served (a real server proxies it) and counted in
-``node.stats["misrouted"]``; scans answer such partitions with a PARTITION_DONE marker and
+that does not own the partition is still served (a real server proxies it; ``proxy=False``
+answers 11 instead) and counted in ``node.stats["misrouted"]``; scans answer such partitions with a PARTITION_DONE marker and
 result 11, as a real node does for partitions it cannot serve.
 """
 
@@ -29,11 +29,15 @@ class EmulatedCluster:
         *,
         host: str = "127.0.0.1",
         default_ttl: int = 0,
+        proxy: bool = True,
     ) -> None:
         if nodes < 1:
             raise ValueError(f"nodes must be at least 1 (got {nodes})")
         self.store = Store(tuple(namespaces), default_ttl=default_ttl)
         self.faults = Faults()
+        #: True: a node serves records of partitions it does not own (a real server proxies them);
+        #: False: it answers 11, as a node that cannot reach the owner does
+        self.proxy = proxy
         self.partition_generation = 1
         self.peers_generation = 1
         #: partition id -> index of the owning node (contiguous ranges by default)

@@ -78,18 +78,32 @@ class RawRecord:
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
-    """Exactly ``n`` bytes, or None when the peer closes first."""
+    """Exactly ``n`` bytes, or None when the peer closes first. Memory grows with what actually
+    arrives, so a header announcing 128 MiB costs nothing until the bytes come."""
     if n == 0:
         return b""
+    if n > _PREALLOC:
+        chunks = []
+        got = 0
+        while got < n:
+            chunk = sock.recv(min(n - got, _PREALLOC))
+            if not chunk:
+                return None
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
     buf = bytearray(n)
     view = memoryview(buf)
     got = 0
     while got < n:
-        k = sock.recv_into(view[got:], min(n - got, 1 << 20))
+        k = sock.recv_into(view[got:], n - got)
         if k == 0:
             return None
         got += k
     return bytes(buf)
+
+
+_PREALLOC = 1 << 20
 
 
 class Emulator:
@@ -350,9 +364,11 @@ class Emulator:
         while self._running:
             try:
                 conn, _addr = self._listener.accept()
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
-                return
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if not self._running:
+                    return
+                continue  # e.g. the peer reset before we looked at it
             with self._conns_lock:
                 self._conns.add(conn)
                 self._threads = [t for t in self._threads if t.is_alive()]
@@ -452,9 +468,12 @@ class Emulator:
             sock.sendall(error_reply(4))
             return True
         pid = partition_id(digest)
+        code = 0
         if not self.owns(pid):
             self.stats["misrouted"] += 1
-        code = self.faults.error_for(kind, digest)
+            if self.cluster is not None and not self.cluster.proxy:
+                code = 11
+        code = code or self.faults.error_for(kind, digest)
         if not code and pid in self.faults.unavailable:
             code = 11
         if not code and write and self.faults.stop_writes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import struct
 import time
 
 import aerospike
@@ -140,3 +142,25 @@ def test_command_line_cluster_and_clean_sigterm_stop() -> None:
     finally:
         srv.stop()
     assert srv.returncode == 0
+
+
+def test_not_owned_partition_without_proxy_answers_11() -> None:
+    with EmulatedCluster(nodes=2, namespaces=("test",), proxy=False) as cluster:
+        d = key_digest("np", 1)
+        pid = (d[0] | d[1] << 8) & 0xFFF
+        wrong = cluster.nodes[1 - cluster.owner_index(pid)]
+        client = aerospike.client({"hosts": [(wrong.host, wrong.port)], "policies": {"write": {"max_retries": 0}}})
+        try:
+            client.put(("test", "np", 1), {"a": 1})  # routed by the map: the owner answers
+            assert cluster.owner(pid).stats["write"] == 1
+        finally:
+            client.close()
+        with socket.create_connection((wrong.host, wrong.port), timeout=3) as s:
+            ns, digest = b"test", d
+            fields = (
+                struct.pack(">IB", 5, 0) + ns + struct.pack(">IB", 3, 1) + b"np" + struct.pack(">IB", 21, 4) + digest
+            )
+            body = struct.pack(">BBBBBBIIIHH", 22, 3, 0, 0, 0, 0, 0, 0, 1000, 3, 0) + fields
+            s.sendall((0x0203 << 48 | len(body)).to_bytes(8, "big") + body)
+            reply = s.recv(30, socket.MSG_WAITALL)
+        assert reply[13] == 11 and wrong.stats["misrouted"] == 1
