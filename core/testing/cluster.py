@@ -3,8 +3,8 @@
 Ownership is advertised through ``peers-clear-std`` and ``replicas`` exactly as a real cluster
 does (§2.2), so the official client routes each key to its owner. A request that reaches a node
 that does not own the partition is still served (a real server proxies it; ``proxy=False``
-answers 11 instead) and counted in ``node.stats["misrouted"]``; scans answer such partitions with a PARTITION_DONE marker and
-result 11, as a real node does for partitions it cannot serve.
+answers 11 instead) and counted in ``node.stats["misrouted"]``; scans answer such partitions
+with a PARTITION_DONE marker and result 11, as a real node does for partitions it cannot serve.
 """
 
 from __future__ import annotations
