@@ -389,3 +389,14 @@ def test_c_short_flags_match_the_spec() -> None:
     assert {k: restore[k] for k in ("-t", "-L", "-w", "-u", "-F", "-r", "-g", "-T", "-N", "-i", "-s")} == {
         "-t": "parallel", "-L": "indexes_last", "-w": "wait", "-u": "unique", "-F": "no_udfs", "-r": "replace",
         "-g": "no_generation", "-T": "timeout", "-N": "nice", "-i": "input_file", "-s": "set_list"}
+
+
+def test_docs_list_every_flag() -> None:
+    """docs/cli.md's flag tables are generated from the option table and kept in sync."""
+    from tests.cli.cli_docs import DOC, render
+
+    current = DOC.read_text()
+    assert current == render(current), "docs/cli.md is stale: run python -m tests.cli.cli_docs --write"
+    for command in ("backup", "restore"):
+        for o in options_for(command):
+            assert f"`{o.long}`" in current, o.long
