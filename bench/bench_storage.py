@@ -159,38 +159,45 @@ def run(
     remote_base = str(remote_base)
     part = parse_size(args.part_size, option="part-size")
 
-    # fsspec's own put/get of the same bytes
-    t0 = time.perf_counter()
-    # same part/chunk size on both sides (s3fs and gcsfs put_file default to 50 MiB chunks)
-    fs.put_file(str(source), f"{remote_base}/fsspec.bin", **({"chunksize": part} if backend in ("s3", "gcs") else {}))
-    t_put = time.perf_counter() - t0
-    out_fsspec = workdir / f"{backend}-fsspec.out"
-    t0 = time.perf_counter()
-    fs.get_file(f"{remote_base}/fsspec.bin", str(out_fsspec))
-    t_get = time.perf_counter() - t0
-    assert sha_file(out_fsspec) == digest, "fsspec round trip differs"
-    out_fsspec.unlink()
-
-    # ours: stream through open_write / open_read in 1 MiB pieces
-    with PeakRSS() as mem:
+    best: dict[str, float] = {}
+    growth = 0
+    for _ in range(args.repeat):  # best of N: the machine is shared, the emulators are noisy
+        # ours: stream through open_write / open_read in 1 MiB pieces
+        with PeakRSS() as mem:
+            t0 = time.perf_counter()
+            with open(source, "rb") as src, storage.open_write("ours.bin") as dst:
+                while block := src.read(CHUNK):
+                    dst.write(block)
+            times = {"write": time.perf_counter() - t0}
+        growth = max(growth, mem.growth)
+        # fsspec's own put/get of the same bytes, same part/chunk size on both sides
+        # (s3fs and gcsfs put_file default to 50 MiB chunks)
         t0 = time.perf_counter()
-        with open(source, "rb") as src, storage.open_write("ours.bin") as dst:
+        chunk = {"chunksize": part} if backend in ("s3", "gcs") else {}
+        fs.put_file(str(source), f"{remote_base}/fsspec.bin", **chunk)
+        times["put"] = time.perf_counter() - t0
+        out_fsspec = workdir / f"{backend}-fsspec.out"
+        t0 = time.perf_counter()
+        fs.get_file(f"{remote_base}/fsspec.bin", str(out_fsspec))
+        times["get"] = time.perf_counter() - t0
+        assert sha_file(out_fsspec) == digest, "fsspec round trip differs"
+        out_fsspec.unlink()
+        out_ours = workdir / f"{backend}-ours.out"
+        t0 = time.perf_counter()
+        with storage.open_read("ours.bin") as src, open(out_ours, "wb") as dst:
             while block := src.read(CHUNK):
                 dst.write(block)
-        t_write = time.perf_counter() - t0
-    out_ours = workdir / f"{backend}-ours.out"
-    t0 = time.perf_counter()
-    with storage.open_read("ours.bin") as src, open(out_ours, "wb") as dst:
-        while block := src.read(CHUNK):
-            dst.write(block)
-    t_read = time.perf_counter() - t0
-    assert sha_file(out_ours) == digest, "our round trip differs"
-    out_ours.unlink()
+        times["read"] = time.perf_counter() - t0
+        assert sha_file(out_ours) == digest, "our round trip differs"
+        out_ours.unlink()
+        best = {k: min(v, best.get(k, v)) for k, v in times.items()}
+    t_write, t_put, t_get, t_read = best["write"], best["put"], best["get"], best["read"]
     sizes = {o.name: o.size for o in storage.list("")}
     assert sizes.get("ours.bin") == size, sizes
 
     mb = size / MB
-    bound = part * (args.concurrency + 1) if backend in ("s3", "azure") else part
+    # parts in flight + the one being filled (s3, azure); gcs: filling + queued + sending
+    bound = part * (args.concurrency + 1) if backend in ("s3", "azure") else part * 3
     print(
         f"{backend:6s} upload   ours {mb / t_write:8.1f} MB/s   fsspec put_file {mb / t_put:8.1f} MB/s   "
         f"ratio {t_put / t_write:5.2f}"
@@ -201,19 +208,23 @@ def run(
     )
     if backend == "local":
         print("local  (ours fsyncs the file and its directory before the rename; put_file does not)")
-    print(
-        f"{backend:6s} peak RSS growth during our upload {mem.growth / MB:7.1f} MB "
-        f"(bound part x (concurrency+1) = {bound / MB:.1f} MB)"
-    )
+    print(f"{backend:6s} peak RSS growth during our upload {growth / MB:7.1f} MB (our buffers: {bound / MB:.1f} MB)")
     sys.stdout.flush()
 
 
 def main() -> int:
+    # A fixed malloc mmap threshold makes every large buffer its own mapping, returned on free,
+    # so resident-memory growth during an upload shows that upload's buffers (glibc otherwise
+    # raises the threshold after the first big free and keeps later buffers in its heap).
+    if os.environ.get("MALLOC_MMAP_THRESHOLD_") is None:
+        os.environ["MALLOC_MMAP_THRESHOLD_"] = "131072"
+        os.execv(sys.executable, [sys.executable, *sys.argv])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=500, help="object size in MB (default 500)")
     parser.add_argument("--backends", default="local,s3,gcs,azure")
     parser.add_argument("--part-size", default="8MiB", help="part/chunk/block size (default 8MiB)")
     parser.add_argument("--concurrency", type=int, default=4, help="upload concurrency (s3, azure)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is shown (default 3)")
     args = parser.parse_args()
     size = args.size * MB
     emulators: dict[str, Emulator] = {}
@@ -221,7 +232,10 @@ def main() -> int:
         workdir = Path(tmp)
         source = workdir / "source.bin"
         digest = make_source(source, size)
-        print(f"object {args.size} MB, part size {args.part_size}, upload concurrency {args.concurrency}")
+        print(
+            f"object {args.size} MB, part size {args.part_size}, upload concurrency {args.concurrency}, "
+            f"best of {args.repeat}"
+        )
         try:
             for backend in args.backends.split(","):
                 run(backend.strip(), args, emulators, workdir, source, digest, size)

@@ -20,6 +20,7 @@ Every library exception is turned into a one-line ``StorageError`` naming the lo
 from __future__ import annotations
 
 import io
+import queue
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -335,31 +336,85 @@ _GUARDED: dict[type, type] = {}
 
 
 class FsspecFileWriter:
-    """Writes through the filesystem's buffered file: commit on clean exit, discard on error."""
+    """Writes through the filesystem's buffered file: commit on clean exit, discard on error.
 
-    def __init__(self, open_file: Callable[[], Any], errors: StorageErrors, name: str) -> None:
+    A worker thread feeds the file whole chunks while the caller fills the next one, so the
+    (sequential) upload of one chunk overlaps the production of the next. Memory: about three
+    chunks (the one being filled, one queued, the one the file is sending).
+    """
+
+    def __init__(self, open_file: Callable[[], Any], errors: StorageErrors, name: str, chunk_size: int) -> None:
         self._errors = errors
         self._name = name
+        self._chunk_size = chunk_size
         try:
             self._file = open_file()
         except Exception as exc:
             raise errors.translate(exc, what="start the upload", name=name) from exc
         _disarm_finalizer(self._file)
+        self._buffer = bytearray()
+        self._queue: queue.Queue[bytearray | None] = queue.Queue(maxsize=1)
+        self._failure: BaseException | None = None
+        self._aborting = False
+        self._worker = threading.Thread(target=self._feed, name="aerobackup-upload", daemon=True)
+        self._worker.start()
+
+    def _feed(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._failure is None and not self._aborting:
+                try:
+                    self._file.write(chunk)
+                except BaseException as exc:
+                    self._failure = exc
+
+    def _raise_failure(self, what: str = "upload") -> None:
+        if self._failure is not None:
+            raise self._errors.translate(self._failure, what=what, name=self._name) from self._failure
+
+    def _put(self, item: bytearray | None) -> None:
+        while True:
+            try:
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                if not self._worker.is_alive():
+                    return
+                if item is not None:
+                    self._raise_failure()
 
     def write(self, data: memoryview) -> None:
-        try:
-            self._file.write(data)
-        except Exception as exc:
-            raise self._errors.translate(exc, what="upload", name=self._name) from exc
+        self._raise_failure()
+        self._buffer += data
+        if len(self._buffer) >= self._chunk_size:
+            chunk, self._buffer = self._buffer, bytearray()
+            self._put(chunk)
 
     def finish(self) -> None:
         try:
-            self._file.close()
-        except Exception as exc:
+            if self._buffer:
+                chunk, self._buffer = self._buffer, bytearray()
+                self._put(chunk)
+            self._put(None)
+            self._worker.join()
+            self._raise_failure()
+            try:
+                self._file.close()
+            except Exception as exc:
+                raise self._errors.translate(exc, what="complete the upload", name=self._name) from exc
+        except BaseException:
             self.abort()
-            raise self._errors.translate(exc, what="complete the upload", name=self._name) from exc
+            raise
 
     def abort(self) -> None:
+        self._aborting = True
+        self._buffer = bytearray()
+        while True:  # drop queued chunks, then stop the worker
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._put(None)
+        self._worker.join()
         try:
             self._file.discard()
         except Exception:

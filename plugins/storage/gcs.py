@@ -92,7 +92,7 @@ def open_gcs(url: StorageURL) -> FsspecStorage:
     del gcsfs
 
     def make_writer(path: str, name: str) -> FsspecFileWriter:
-        return FsspecFileWriter(lambda: fs.open(path, "wb", block_size=part_size), errors, name)
+        return FsspecFileWriter(lambda: fs.open(path, "wb", block_size=part_size), errors, name, part_size)
 
     info = StorageInfo(max_connections=16, atomic_replace=True, part_size=part_size, max_object_size=MAX_OBJECT)
     return FsspecStorage(fs, url.path, info=info, errors=errors, make_writer=make_writer, read_block_size=8 * MiB)
