@@ -276,3 +276,17 @@ def test_demo_check_can_fail(aerospike_server: Any, aerospike_client: Any) -> No
                                  store_key=False)
     assert any("set or user key differs" in p for p in check_restored(aerospike_client, aerospike_server,
                                                                         sample, "bar"))
+
+
+def test_validate_c_tool_test_files(conformance_dir: Path, tmp_path: Path) -> None:
+    base = conformance_dir / "aerospike-tools-backup"
+    r = run_cli("validate", str(base / "test_backup_file.asb"), "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["records_read"] == 1
+    r = run_cli("validate", str(base / "test_bad_backup_file.asb"), cwd=tmp_path)
+    assert r.returncode == 13, r.stderr
+    assert "test_bad_backup_file.asb:13:3" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = run_cli("validate", str(conformance_dir / "asbackup-4.5.8" / "aes128"), "-y", "aes128",
+                "--encryption-key-file", str(base / "bad_test_key.pem"), cwd=tmp_path)
+    assert r.returncode == 12, r.stderr
+    assert r.stderr.startswith("aerobackup: error: ") and "bad_test_key.pem" in r.stderr
