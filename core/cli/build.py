@@ -341,6 +341,7 @@ def restore_configs(v: Values, res: Resolved, sa: SecretAgentConfig | None, extr
     base_ms = (v.get("retry_base_interval") if v.given("retry_base_interval")
                else v.get("retry_scale_factor", 150000) // 1000)
     mode = v.get("mode", "auto")
+    res.detect_format = mode == "auto"
     fields = {"restore.namespace": "namespace", "restore.unique": "unique", "restore.extra_ttl": "extra_ttl",
               "restore.batch_size": "batch_size", "restore.parallel": "parallel", "compression": "compress",
               "encryption": "encrypt", "restore.decoder": "mode"}

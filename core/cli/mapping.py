@@ -61,6 +61,7 @@ class Resolved:
     locations: tuple[StorageURL, ...] = ()  # restore: every directory of --directory-list
     input_file: str | None = None  # restore/validate of one file: its name in ``storage``
     inputs: tuple[str, ...] = ()  # restore/validate: the locations as typed (parent joined)
+    detect_format: bool = False  # restore --mode auto: ASBX when the location holds only .asbx files
     remove_artifacts: bool = False
     output: Output = field(default_factory=Output)
     warnings: list[str] = field(default_factory=list)

@@ -217,12 +217,27 @@ def _restore_inputs(res: Resolved, rt: Runtime) -> Any:
     return made[0] if len(made) == 1 else made
 
 
+def _only_asbx(res: Resolved, rt: Runtime) -> bool:
+    """``--mode auto``: the backup is ASBX when its files are all ``.asbx`` (C tools write ASB only)."""
+    if res.input_file is not None:
+        return res.input_file.endswith(".asbx")
+    try:
+        names = [o.name for u in (res.locations or ((res.storage,) if res.storage else ()))
+                 for o in rt.storage(u).list("")]
+    except Exception:  # noqa: BLE001 - the restore itself reports an unreadable location
+        return False
+    backups = [n for n in names if is_backup_file(n, BACKUP_SUFFIXES)]
+    return bool(backups) and all(n.endswith(".asbx") for n in backups)
+
+
 def _restore(res: Resolved, *, validate: bool) -> int:
     assert res.restore is not None
     rt = _runtime()
     config = res.restore if res.restore.validate_only == validate else dataclasses.replace(
         res.restore, validate_only=validate)
     command = "validate" if validate else "restore"
+    if res.detect_format and config.decoder == "asb" and _only_asbx(res, rt):
+        config = dataclasses.replace(config, decoder="asbx")
     inputs = _restore_inputs(res, rt)
     client_factory: Callable[[], Client] = (
         (lambda: Client(cluster=res.cluster, runtime=rt)) if res.cluster is not None else (lambda: Client(runtime=rt)))

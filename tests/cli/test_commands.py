@@ -290,3 +290,48 @@ def test_validate_c_tool_test_files(conformance_dir: Path, tmp_path: Path) -> No
                 "--encryption-key-file", str(base / "bad_test_key.pem"), cwd=tmp_path)
     assert r.returncode == 12, r.stderr
     assert r.stderr.startswith("aerobackup: error: ") and "bad_test_key.pem" in r.stderr
+
+
+def test_serve_then_use_it(tmp_path: Path) -> None:
+    import os
+    import re
+    import signal
+    import subprocess
+
+    import aerospike
+
+    from tests.cli.conftest import BIN
+
+    p = subprocess.Popen([str(BIN), "serve", "--port", "0", "--namespaces", "test,bar"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, cwd=tmp_path, env={**os.environ, "HOME": str(tmp_path)})
+    try:
+        assert p.stdout is not None
+        first = p.stdout.readline()
+        m = re.match(r"emulator serving namespaces test,bar on 127\.0\.0\.1:(\d+) \(Ctrl-C stops it\)", first)
+        assert m, first
+        port = int(m.group(1))
+        assert f"aerobackup backup -h 127.0.0.1 -p {port} -n test" in p.stdout.readline()
+        client = aerospike.client({"hosts": [("127.0.0.1", port)]}).connect()
+        client.put(("test", "s", 1), {"a": 1})
+        client.close()
+        r = run_cli("backup", "-h", "127.0.0.1", "-p", str(port), "-n", "test", "-d", "bk", "--json", cwd=tmp_path)
+        assert r.returncode == 0 and json.loads(r.stdout)["records"] == 1, r.stderr
+    finally:
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err
+    assert out.rstrip().endswith("emulator stopped")
+
+
+def test_serve_port_in_use(aerospike_server: Any, tmp_path: Path) -> None:
+    r = run_cli("serve", "--port", str(aerospike_server.port), cwd=tmp_path)
+    assert r.returncode == 1
+    assert r.stderr.startswith(f"aerobackup: error: serve: cannot listen on 127.0.0.1:{aerospike_server.port}")
+    assert "--port 0" in r.stderr
+
+
+def test_plugins_lists_the_builtins(tmp_path: Path) -> None:
+    r = run_cli("plugins", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    names = {(p["kind"], p["name"]) for p in json.loads(r.stdout)}
+    assert {("storage", "local"), ("codec", "asb"), ("transform", "zstd"), ("transform", "aes256")} <= names
