@@ -147,17 +147,20 @@ def test_writes_and_deletes_during_the_backup(source: Emulator, target: Emulator
         source.put_raw("test", "s", i, [("v", 1, i.to_bytes(8, "big"))])
     client = client_of(source)
     storage = MemoryStorage()
-    config = BackupXdrConfig(namespace="test", max_throughput=1000, **FAST)  # about 0.4 s of rewind
+    shipper = source.shippers[0]
+    shipper.faults.refuse_connect = 10**9  # hold the shipping until the changes below are made
+    config = BackupXdrConfig(namespace="test", **FAST)
     with connect(source) as cluster:
         job = backup_xdr(config, storage, cluster, runtime=runtime, stats_delay=0.05)
         deadline = time.monotonic() + 10
-        while not source.shippers[0].dcs and time.monotonic() < deadline:
+        while not shipper.dcs and time.monotonic() < deadline:
             time.sleep(0.01)
         for i in range(0, 400, 10):
             client.put(("test", "s", i), {"v": -i, "new": "yes"})
         for i in range(5, 400, 20):
             client.remove(("test", "s", i))
         client.put(("test", "s", "late"), {"v": 1})
+        shipper.faults.refuse_connect = 0
         stats = job.wait(30)
     assert stats.records_written >= 400
     restored = run_restore(target, storage, runtime)
