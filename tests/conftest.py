@@ -8,6 +8,10 @@ import pytest
 
 from tests.paths import CONFORMANCE, SHARED
 
+# Storage locations on every built-in storage (local, s3/gcs/azure emulators started on first
+# use): the `storage_location` fixture and friends, for any test folder (docs/storage.md).
+pytest_plugins = ["aerobackup.testing.storage_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:

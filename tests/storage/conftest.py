@@ -1,8 +1,2 @@
-"""Storage tests use the shipped fixtures (emulators started once per session, on first use)."""
-
-from aerobackup.testing.storage_fixtures import (  # noqa: F401 - fixtures
-    azure_emulator,
-    gcs_emulator,
-    s3_emulator,
-    storage_location,
-)
+"""Storage tests use the shipped fixtures (aerobackup.testing.storage_fixtures), loaded for every
+test folder by the root conftest; emulators start once per session, on first use."""
