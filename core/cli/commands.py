@@ -35,6 +35,27 @@ def _help(o: Opt) -> str:
     return text
 
 
+class GroupedCommand(click.Command):
+    """A command whose --help lists its options in sections (Cluster, TLS, What, Where, ...)."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        groups: dict[str, list[tuple[str, str]]] = {}
+        table = {o.dest: o for name in ("backup", "restore") for o in options_for(name)}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            opt = table.get(param.name or "")
+            title = _GROUP_TITLES.get(opt.group, "General") if opt is not None else "General"
+            groups.setdefault(title, []).append(record)
+        order = ["What", "Where", "Cluster", "Compression and encryption", "Resume", "Write policy",
+                 "Limits, timeouts, retries", "Output", "Config files", "Secret Agent", "TLS", "S3", "GCS", "Azure",
+                 "General"]
+        for title in sorted(groups, key=lambda t: order.index(t) if t in order else len(order)):
+            with formatter.section(title):
+                formatter.write_dl(groups[title])
+
+
 def with_options(command: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a callback with every option of ``command`` from the table."""
     table = options_for(command)
@@ -105,7 +126,7 @@ def _dispatch(res: Resolved) -> int:
     return run.run(res)
 
 
-@click.command("backup")
+@click.command("backup", cls=GroupedCommand)
 @with_options("backup")
 @click.pass_context
 def backup_command(ctx: click.Context, /, **values: Any) -> None:
@@ -115,7 +136,7 @@ def backup_command(ctx: click.Context, /, **values: Any) -> None:
         ctx.exit(_dispatch(res))
 
 
-@click.command("restore")
+@click.command("restore", cls=GroupedCommand)
 @with_options("restore")
 @click.pass_context
 def restore_command(ctx: click.Context, /, **values: Any) -> None:
@@ -125,7 +146,7 @@ def restore_command(ctx: click.Context, /, **values: Any) -> None:
         ctx.exit(_dispatch(res))
 
 
-@click.command("estimate")
+@click.command("estimate", cls=GroupedCommand)
 @with_options("estimate")
 @click.pass_context
 def estimate_command(ctx: click.Context, /, **values: Any) -> None:
@@ -135,7 +156,7 @@ def estimate_command(ctx: click.Context, /, **values: Any) -> None:
         ctx.exit(_dispatch(res))
 
 
-@click.command("validate")
+@click.command("validate", cls=GroupedCommand)
 @click.argument("path", metavar="[PATH]", required=False)
 @with_options("validate")
 @click.pass_context
