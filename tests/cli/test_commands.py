@@ -335,3 +335,26 @@ def test_plugins_lists_the_builtins(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     names = {(p["kind"], p["name"]) for p in json.loads(r.stdout)}
     assert {("storage", "local"), ("codec", "asb"), ("transform", "zstd"), ("transform", "aes256")} <= names
+
+
+def test_secret_agent_values(aerospike_client: Any, aerospike_server: Any, tmp_path: Path,
+                             conformance_dir: Path) -> None:
+    """Namespace, port and the encryption key from a (protocol-faithful fake) Secret Agent."""
+    from aerobackup.testing.secret_agent import FakeSecretAgent
+
+    want = load(aerospike_client, 20)
+    pem = (conformance_dir / "asbackup-4.5.8" / "key.pem").read_text()
+    secrets = {"db:ns": "test", "db:port": str(aerospike_server.port), "db:key": pem}
+    with FakeSecretAgent(secrets) as agent:
+        sa = ["--sa-address", agent.host, "--sa-port", str(agent.port)]
+        r = run_cli("backup", "-n", "secrets:db:ns", "-p", "secrets:db:port", "-d", "bk", "-y", "aes128",
+                    "--encryption-key-file", "secrets:db:key", *sa, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert "records   20" in r.stdout
+        r = run_cli("backup", "-n", "secrets:db:missing", "-d", "bk2", *sa, cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr.startswith("aerobackup: error: -n/--namespace: ")
+        assert "secrets:db:missing" in r.stderr
+    r = run_cli("restore", "-p", str(aerospike_server.port), "-n", "test,bar", "-d", "bk", "-y", "aes128",
+                "--encryption-key-file", str(conformance_dir / "asbackup-4.5.8" / "key.pem"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    read_back(aerospike_client, want)
