@@ -86,3 +86,17 @@ def test_ctrl_c_then_continue(aerospike_client: Any, aerospike_server: Any, tmp_
     assert r.returncode == 0, r.stderr
     assert len(aerospike_client.query("bar", None).results()) == 3000
     read_back(aerospike_client, want)
+
+
+def test_bare_dash_p_asks_for_the_password(tmp_path: Path) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    env = {**os.environ, "HOME": str(tmp_path), "TERM": "dumb"}
+    child = pexpect.spawn(str(BIN), ["backup", "-U", "admin", "-P", "-n", "test", "-d", "bk", "--print-config"],
+                          cwd=str(tmp_path), env=env, timeout=60, encoding="utf-8")
+    child.expect("Password: ")
+    child.sendline("hunter2")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert "hunter2" not in child.before  # neither echoed nor printed
+    assert '"password": "***"' in child.before and '"user": "admin"' in child.before
