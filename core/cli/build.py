@@ -205,11 +205,17 @@ def _state_name(v: Values, dest: str, storage: StorageURL | None, namespace: str
 
 
 def backup_configs(v: Values, res: Resolved, sa: SecretAgentConfig | None, extra: Mapping[str, Any], *,
-            estimate: bool) -> None:
+                   estimate: bool) -> None:
     estimate = estimate or v.get("estimate", False)
     res.remove_artifacts = v.get("remove_artifacts", False)
     if not v.given("namespace") and not res.remove_artifacts:
         raise ConfigError("", "-n/--namespace: is required (the namespace to back up)")
+    if v.given("continue_") and not v.given("directory") and not v.given("output_file"):
+        state = str(v.get("continue_"))  # asbackup -c DIR/NS.asb.state: the backup is in DIR
+        folder = state.rstrip("/").rpartition("/")[0]
+        if folder:
+            v.raw["directory"] = folder
+            v.origin["directory"] = v.where("continue_")
     directory, output_file = v.given("directory"), v.given("output_file")
     if directory and output_file:
         raise v.fail("output_file", f"cannot be combined with {v.where('directory')}: choose one")
@@ -291,7 +297,7 @@ def backup_configs(v: Values, res: Resolved, sa: SecretAgentConfig | None, extra
 
 
 def restore_configs(v: Values, res: Resolved, sa: SecretAgentConfig | None, extra: Mapping[str, Any], *,
-             validate: bool) -> None:
+                    validate: bool) -> None:
     ns = None
     if v.given("namespace"):
         parts = [p.strip() for p in v.get("namespace").split(",")]

@@ -123,6 +123,8 @@ def test_state_file_and_continue(res: Any) -> None:
     assert res("backup", namespace="ns", directory="/b", state_file_dst="/b/x/s").backup.state_file == "x/s"
     b = res("backup", namespace="ns", directory="s3://bk/p", continue_="s3://bk/p/ns.asb.state").backup
     assert b.continue_from == "ns.asb.state"
+    r = res("backup", namespace="ns", continue_="/b/dir/ns.asb.state")  # asbackup -c alone: -d from its path
+    assert (str(r.storage), r.backup.continue_from) == ("/b/dir", "ns.asb.state")
     with pytest.raises(ConfigError, match=r"--state-file-dst: must be in the backup directory /b \(got '/tmp/s'\)"):
         res("backup", namespace="ns", directory="/b", state_file_dst="/tmp/s")
 
