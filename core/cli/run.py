@@ -7,12 +7,14 @@ stdout, except when the backup itself is written to stdout (``-o -``): then it g
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import shlex
+import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..client import Client
@@ -62,7 +64,8 @@ def _report_stream(res: Resolved) -> Any:
 def _watch(job: Job[Any], res: Resolved, title: str, total_records: int | None = None) -> Any:
     """Show progress until the job ends; on Ctrl-C cancel it and wait for a clean stop."""
     out = res.output
-    with Progress(title, enabled=out.progress and not out.quiet, total_records=total_records) as bar:
+    with _sigterm_as_interrupt(), Progress(title, enabled=out.progress and not out.quiet,
+                                           total_records=total_records) as bar:
         try:
             while not job.done:
                 bar.update(job.stats)
@@ -79,6 +82,23 @@ def _watch(job: Job[Any], res: Resolved, title: str, total_records: int | None =
                     break
             raise JobCancelled(f"{title} interrupted") from None
     return job.wait()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (systemd, kill, timeout) stops a job as cleanly as Ctrl-C does."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        old = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (a library caller): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _backup(res: Resolved) -> int:

@@ -100,3 +100,20 @@ def test_bare_dash_p_asks_for_the_password(tmp_path: Path) -> None:
     assert child.exitstatus == 0, child.before
     assert "hunter2" not in child.before  # neither echoed nor printed
     assert '"password": "***"' in child.before and '"user": "admin"' in child.before
+
+
+def test_sigterm_stops_cleanly(aerospike_client: Any, aerospike_server: Any, tmp_path: Path) -> None:
+    load(aerospike_client, 2000)
+    cmd = [str(BIN), "backup", "-h", "127.0.0.1", "-p", str(aerospike_server.port), "-n", "test", "-d", "bk",
+           "-L", "500"]
+    env = {**os.environ, "HOME": str(tmp_path), "AEROBACKUP_PROGRESS_INTERVAL": "0.1"}
+    p = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stderr is not None
+    line = p.stderr.readline()
+    assert line.startswith("aerobackup: backup: "), line
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "no state file was kept (--state-file-dst); the partial files were removed" in err
+    left = list((tmp_path / "bk").iterdir()) if (tmp_path / "bk").exists() else []
+    assert left == []  # no partial file, no temporary file
