@@ -232,9 +232,14 @@ class _Writer:
         self.thread.start()
 
     def put(self, items: list[tuple[XdrToken, AckSlot]]) -> None:
-        if self.error is not None:
-            raise self.error  # ends the receiving connection; the job reports the error
-        self.queue.put(items)
+        while True:
+            if self.error is not None:
+                raise self.error  # ends the receiving connection; the job reports the error
+            try:
+                self.queue.put(items, timeout=0.2)  # a full queue is back-pressure; re-check errors
+                return
+            except queue.Full:
+                continue
 
     def _run(self) -> None:
         q = self.queue

@@ -18,11 +18,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any, BinaryIO
 
 from ..config import RestoreConfig
-from ..errors import AerobackupError, BackupNotFoundError, ClusterError, ConfigError, RecordError
+from ..errors import AerobackupError, BackupNotFoundError, ClusterError, ConfigError, JobCancelled, RecordError
 from ..jobs import Counters, Job, JobControl, ProgressCallback, RestoreStats
 from ..model import XdrToken, partition_id
 from ..protocols import DecoderOptions, StorageBackend
@@ -137,7 +137,7 @@ class _Restore:
         self.policy = PayloadPolicy.from_config(config)
         self.transforms = build_transforms(rt, config.compression, config.encryption, config.secret_agent)
         self.error: BaseException | None = None
-        self._lock = threading.Lock()
+        self._stop = threading.Event()
         self._decoder_factory: Callable[[str], Any] | None = None
         try:
             rt.offer("codec", "asbx")
@@ -155,14 +155,19 @@ class _Restore:
         workers = min(self.config.parallel, len(groups))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asbx-restore") as pool:
             futures = [pool.submit(self._group, g) for g in groups]
-            for fut in futures:
-                exc = fut.exception()
-                if exc is not None and self.error is None:
-                    self.error = exc
-                    self.control.cancel_event.set()
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = [f.exception() for f in futures if f in done and f.exception() is not None]
+            if failed:
+                self.error = failed[0]
+                self._stop.set()  # the other groups stop at their next check
         if self.error is not None:
             raise self.error
         self.control.check()
+
+    def _check(self) -> None:
+        self.control.check()
+        if self._stop.is_set():
+            raise JobCancelled("stopped: another file group failed")
 
     # --- one prefix: its files in order ------------------------------------------------------
 
@@ -170,7 +175,7 @@ class _Restore:
         writer = None if self.config.validate_only else _NodeWriter(self)
         try:
             for entry in group:
-                self.control.check()
+                self._check()
                 self._file(entry, writer)
             if writer is not None:
                 writer.flush()
@@ -193,7 +198,7 @@ class _Restore:
                 if n % 1024 == 0:
                     self.counters.add(records_read=1024, bytes_read=nbytes)
                     nbytes = 0
-                    self.control.check()
+                    self._check()
             self.counters.add(records_read=n % 1024, bytes_read=nbytes)
             self.counters.add(files=1)
         finally:

@@ -104,3 +104,12 @@ def test_restore_into_two_nodes_goes_to_the_owners(runtime: Runtime) -> None:
         assert sum(n.stats["write"] for n in cluster.nodes) == 200
         assert all(n.stats["write"] > 0 and n.stats["misrouted"] == 0 for n in cluster.nodes)
         assert len(cluster.nodes[0].records("test")) == 200
+
+
+def test_a_failing_group_stops_the_restore_with_its_own_error(target: Emulator, runtime: Runtime) -> None:
+    entries = [(key_digest("s", i), version(i, key_digest("s", i), 1)) for i in range(3000)]
+    good = {f"0_test_{k}.asbx": asbx_file(k, entries[(k - 1) * 300 : k * 300]) for k in range(1, 11)}
+    bad = asbx_file(11, entries[:1])[:-3]
+    storage = MemoryStorage({**good, "1_test_11.asbx": bad})
+    with pytest.raises(FormatError, match=r"^1_test_11\.asbx: failed to read payload"):
+        run_restore(target, storage, runtime, parallel=2)
