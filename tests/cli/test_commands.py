@@ -358,3 +358,16 @@ def test_secret_agent_values(aerospike_client: Any, aerospike_server: Any, tmp_p
                 "--encryption-key-file", str(conformance_dir / "asbackup-4.5.8" / "key.pem"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     read_back(aerospike_client, want)
+
+
+def test_validate_from_stdin(conformance_dir: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from tests.cli.conftest import BIN
+
+    data = (conformance_dir / "asbackup-4.5.8" / "zstd" / "test_00000.asb").read_bytes()
+    r = subprocess.run([str(BIN), "validate", "-", "-z", "zstd", "--json"], input=data, capture_output=True,
+                       cwd=tmp_path, env={**os.environ, "HOME": str(tmp_path)}, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["records_read"] == 74
