@@ -248,7 +248,12 @@ class _Writer:
         counters = self.files.counters
         try:
             while True:
-                first = q.get()
+                try:
+                    first = q.get(timeout=0.2)
+                except queue.Empty:
+                    if self.error is not None:  # aborted while idle
+                        raise self.error from None
+                    continue
                 if first is None:
                     break
                 items = list(first)
