@@ -10,6 +10,7 @@ import os
 import struct
 from collections.abc import Sequence
 
+from .. import speedups
 from ..model import RecordBatch
 from .protocol import AS_MSG_HEADER, FIELD_HEADER, Field, Info1, Info3, MsgType, Op, pack_proto
 
@@ -177,3 +178,9 @@ def single_write_request(
                                 len(fields), hi - lo)
     body = header + b"".join(fields) + b"".join(parts)
     return pack_proto(MsgType.AS_MSG, len(body)) + body
+
+
+# The reference stays importable; the C twin (aerobackup.speedups) replaces it when active.
+batch_write_request_py = batch_write_request
+if (_native := speedups.native_function("batch_write_request")) is not None:
+    batch_write_request = _native  # noqa: F811

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 
+from .. import speedups
 from ..model import RecordBatch, UserKey
 
 __all__ = ["FIELD", "MALFORMED", "MSG_HEADER", "OP", "ParseState", "parse_records", "parse_write_results"]
@@ -196,3 +197,9 @@ def parse_write_results(buf: bytes, pos: int, end: int, results: list[int]) -> t
     if pos != end:
         raise ValueError(f"AS_MSG overruns its proto by {pos - end} bytes")
     return False, 0
+
+
+# The reference stays importable; the C twin (aerobackup.speedups) replaces it when active.
+parse_records_py = parse_records
+if (_native := speedups.native_function("parse_records")) is not None:
+    parse_records = _native  # noqa: F811

@@ -1,0 +1,749 @@
+/*
+ * aerobackup._speedups: compiled inner loops of the hot path (optional).
+ *
+ * Each function here has a pure-Python twin that stays the reference (selected with
+ * AEROBACKUP_PURE_PYTHON=1, see aerobackup.speedups). Contract: for the same inputs the output
+ * is identical byte for byte, and so is every error. Errors are handled by delegation: when the
+ * C loop meets anything it does not accept (malformed or truncated input, an unusual type, a
+ * value out of range), it undoes what it appended and calls the Python reference on the same
+ * arguments, which then raises (or, for an input that is merely unusual, succeeds) exactly as
+ * the reference does. Every read is bounds-checked before it happens, so malformed input can
+ * never read outside the buffer; tests/speedups fuzz these checks against the reference.
+ *
+ * Functions:
+ *   parse_records(buf, pos, end, batch, state) -> int         aerobackup.wire.parse
+ *   batch_write_request(batch, rows, ttls, flags, *, timeout_ms=0, names=None) -> bytes
+ *                                                             aerobackup.wire.messages
+ *   asb_encode_records(...)                                   aerobackup.plugins.codecs.asb_encode
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------------ */
+/* helpers                                                                                    */
+
+static PyObject *s_namespace, *s_buffer, *s_sets, *s_digests, *s_keys, *s_generations,
+    *s_void_times, *s_bin_index, *s_bin_names, *s_bin_types, *s_bin_starts, *s_bin_ends,
+    *s_last, *s_result, *s_unavailable, *s_names, *s_set_len, *s_info2, *s_info3,
+    *s_use_generation, *s_particle_type, *s_data, *s_empty;
+
+static PyObject *user_key_type = NULL; /* aerobackup.model.UserKey, looked up once */
+
+static inline uint32_t rd_u32(const unsigned char *p) {
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+}
+static inline uint16_t rd_u16(const unsigned char *p) {
+    return (uint16_t)(((uint16_t)p[0] << 8) | p[1]);
+}
+static inline void wr_u32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)(v >> 24); p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8); p[3] = (unsigned char)v;
+}
+static inline void wr_u16(unsigned char *p, uint16_t v) {
+    p[0] = (unsigned char)(v >> 8); p[1] = (unsigned char)v;
+}
+
+/* Call `module.name(*args, **kwargs)`: the pure-Python reference. */
+static PyObject *call_reference(const char *module, const char *name, PyObject *args, PyObject *kwargs) {
+    PyObject *mod = PyImport_ImportModule(module);
+    if (mod == NULL) return NULL;
+    PyObject *fn = PyObject_GetAttrString(mod, name);
+    Py_DECREF(mod);
+    if (fn == NULL) return NULL;
+    PyObject *res = PyObject_Call(fn, args, kwargs);
+    Py_DECREF(fn);
+    return res;
+}
+
+/* Get an attribute that must be an exact list (borrowed-like: returns a new reference). */
+static PyObject *get_list(PyObject *obj, PyObject *attr, int *unusual) {
+    PyObject *v = PyObject_GetAttr(obj, attr);
+    if (v == NULL) return NULL;
+    if (!PyList_CheckExact(v)) { *unusual = 1; }
+    return v;
+}
+
+/* Growable output buffer. */
+typedef struct {
+    unsigned char *p;
+    Py_ssize_t len, cap;
+} OutBuf;
+
+static int ob_reserve(OutBuf *b, Py_ssize_t extra) {
+    if (b->len + extra <= b->cap) return 0;
+    Py_ssize_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + extra) {
+        if (cap > PY_SSIZE_T_MAX / 2) { PyErr_NoMemory(); return -1; }
+        cap *= 2;
+    }
+    unsigned char *np = PyMem_Realloc(b->p, (size_t)cap);
+    if (np == NULL) { PyErr_NoMemory(); return -1; }
+    b->p = np;
+    b->cap = cap;
+    return 0;
+}
+static inline int ob_put(OutBuf *b, const void *src, Py_ssize_t n) {
+    if (ob_reserve(b, n) < 0) return -1;
+    memcpy(b->p + b->len, src, (size_t)n);
+    b->len += n;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* parse_records                                                                              */
+
+#define NAME_CACHE 64
+
+typedef struct {
+    PyObject *raw;  /* bytes (strong) */
+    PyObject *name; /* str (strong) */
+} NameSlot;
+
+/* Decoded name for raw[0:n] via the state's names dict (Python: names.get(raw) or insert). */
+static PyObject *lookup_name(PyObject *names, NameSlot *slot, const char *p, Py_ssize_t n) {
+    if (slot != NULL && slot->raw != NULL && PyBytes_GET_SIZE(slot->raw) == n &&
+        memcmp(PyBytes_AS_STRING(slot->raw), p, (size_t)n) == 0) {
+        return slot->name; /* borrowed */
+    }
+    PyObject *raw = PyBytes_FromStringAndSize(p, n);
+    if (raw == NULL) return NULL;
+    PyObject *name = PyDict_GetItemWithError(names, raw);
+    if (name == NULL) {
+        if (PyErr_Occurred()) { Py_DECREF(raw); return NULL; }
+        name = PyUnicode_DecodeUTF8(p, n, "surrogateescape");
+        if (name == NULL) { Py_DECREF(raw); return NULL; }
+        if (PyDict_SetItem(names, raw, name) < 0) { Py_DECREF(raw); Py_DECREF(name); return NULL; }
+        Py_DECREF(name); /* the dict holds it */
+    } else if (!PyUnicode_CheckExact(name)) {
+        /* Python's `names_get(raw) or ...` treats a None cached value differently for set and
+           bin names: leave such odd caches to the reference. */
+        Py_DECREF(raw);
+        PyErr_SetString(PyExc_LookupError, "unusual names cache");
+        return NULL;
+    }
+    if (slot != NULL) {
+        Py_INCREF(name);
+        Py_XDECREF(slot->raw);
+        Py_XDECREF(slot->name);
+        slot->raw = raw;
+        slot->name = name;
+        return name; /* borrowed (slot holds it) */
+    }
+    /* No slot: the dict holds name; raw can go. */
+    Py_DECREF(raw);
+    return name;
+}
+
+enum { P_OK = 0, P_ERROR = -1, P_DELEGATE = -2 };
+
+#define APPEND(list, obj)                                  \
+    do {                                                   \
+        PyObject *o_ = (obj);                              \
+        if (o_ == NULL) goto error;                        \
+        int r_ = PyList_Append((list), o_);                \
+        Py_DECREF(o_);                                     \
+        if (r_ < 0) goto error;                            \
+    } while (0)
+
+#define APPEND_BORROWED(list, obj)                         \
+    do {                                                   \
+        if (PyList_Append((list), (obj)) < 0) goto error;  \
+    } while (0)
+
+#define N_COLS 10
+
+static PyObject *py_parse_records(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "parse_records() takes 5 positional arguments");
+        return NULL;
+    }
+    PyObject *bufobj = args[0], *batch = args[3], *state = args[4];
+    PyObject *cols[N_COLS] = {NULL};
+    PyObject *unavailable = NULL, *names = NULL, *nsobj = NULL;
+    Py_ssize_t col_len0[N_COLS];
+    Py_ssize_t unavail_len0 = 0;
+    NameSlot slots[NAME_CACHE];
+    NameSlot set_slot = {NULL, NULL};
+    memset(slots, 0, sizeof(slots));
+    int status = P_DELEGATE;
+    long added = 0;
+    int unusual = 0;
+    Py_ssize_t set_len0 = -1, set_len = -1;
+    int last = 0;
+    long result_code = 0;
+
+    if (!PyBytes_CheckExact(bufobj) || !PyLong_CheckExact(args[1]) || !PyLong_CheckExact(args[2]))
+        goto delegate_clean;
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    Py_ssize_t end = PyLong_AsSsize_t(args[2]);
+    if ((pos == -1 || end == -1) && PyErr_Occurred()) { PyErr_Clear(); goto delegate_clean; }
+    const unsigned char *buf = (const unsigned char *)PyBytes_AS_STRING(bufobj);
+    const Py_ssize_t blen = PyBytes_GET_SIZE(bufobj);
+    if (pos < 0 || end > blen) goto delegate_clean;
+
+    static PyObject **col_names[N_COLS] = {&s_sets, &s_digests, &s_keys, &s_generations, &s_void_times,
+                                           &s_bin_index, &s_bin_names, &s_bin_types, &s_bin_starts,
+                                           &s_bin_ends};
+    for (int c = 0; c < N_COLS; c++) {
+        cols[c] = get_list(batch, *col_names[c], &unusual);
+        if (cols[c] == NULL) { PyErr_Clear(); goto delegate_clean; }
+        if (unusual) goto delegate_clean;
+        col_len0[c] = PyList_GET_SIZE(cols[c]);
+    }
+    PyObject *sets = cols[0], *digests = cols[1], *keys = cols[2], *gens = cols[3], *voids = cols[4],
+             *bindex = cols[5], *bnames = cols[6], *btypes = cols[7], *bstarts = cols[8], *bends = cols[9];
+
+    nsobj = PyObject_GetAttr(batch, s_namespace);
+    if (nsobj == NULL || !PyUnicode_Check(nsobj)) { PyErr_Clear(); goto delegate_clean; }
+    {
+        /* Python computes len(namespace.encode()) and fails on an unencodable name. */
+        Py_ssize_t ns_len;
+        if (PyUnicode_AsUTF8AndSize(nsobj, &ns_len) == NULL) { PyErr_Clear(); goto delegate_clean; }
+    }
+    unavailable = PyObject_GetAttr(state, s_unavailable);
+    names = PyObject_GetAttr(state, s_names);
+    if (unavailable == NULL || names == NULL) { PyErr_Clear(); goto delegate_clean; }
+    if (!PyList_CheckExact(unavailable) || !PyDict_CheckExact(names)) goto delegate_clean;
+    unavail_len0 = PyList_GET_SIZE(unavailable);
+    {
+        PyObject *sl = PyObject_GetAttr(state, s_set_len);
+        if (sl == NULL) { PyErr_Clear(); goto delegate_clean; }
+        if (!PyLong_CheckExact(sl)) { Py_DECREF(sl); goto delegate_clean; }
+        set_len0 = set_len = PyLong_AsSsize_t(sl);
+        Py_DECREF(sl);
+        if (set_len == -1 && PyErr_Occurred()) { PyErr_Clear(); set_len0 = -1; goto delegate_clean; }
+    }
+    Py_ssize_t n_bins;
+    {
+        Py_ssize_t ni = PyList_GET_SIZE(bindex);
+        if (ni == 0) goto delegate_clean;
+        PyObject *lastidx = PyList_GET_ITEM(bindex, ni - 1);
+        if (!PyLong_CheckExact(lastidx)) goto delegate_clean;
+        n_bins = PyLong_AsSsize_t(lastidx);
+        if (n_bins == -1 && PyErr_Occurred()) { PyErr_Clear(); goto delegate_clean; }
+    }
+
+    while (pos < end) {
+        /* AS_MSG header: 22 bytes (Python: MSG_HEADER.unpack_from(buf, pos)). */
+        if (pos + 22 > blen) goto delegate;
+        const unsigned char *h = buf + pos;
+        unsigned info3 = h[3], result = h[5];
+        uint32_t generation = rd_u32(h + 6), void_time = rd_u32(h + 10);
+        unsigned n_fields = rd_u16(h + 18), n_ops = rd_u16(h + 20);
+        pos += 22;
+        if (info3 || result) {
+            if (info3 & 0x04) { /* partition marker */
+                if (result) APPEND(unavailable, PyLong_FromUnsignedLong(generation));
+                for (unsigned k = 0; k < n_fields + n_ops; k++) {
+                    if (pos + 5 > blen) goto delegate;
+                    pos += 4 + (Py_ssize_t)rd_u32(buf + pos);
+                }
+                continue;
+            }
+            result_code = (long)result;
+            last = 1;
+            status = P_OK;
+            goto done;
+        }
+        const unsigned char *digest = NULL;
+        Py_ssize_t digest_len = 0;
+        PyObject *set_name = NULL; /* borrowed */
+        PyObject *key = NULL;      /* strong */
+        for (unsigned k = 0; k < n_fields; k++) {
+            if (pos + 5 > blen) goto delegate;
+            uint32_t size = rd_u32(buf + pos);
+            unsigned ftype = buf[pos + 4];
+            Py_ssize_t start = pos + 5;
+            pos += 4 + (Py_ssize_t)size;
+            if (pos > blen) { Py_XDECREF(key); goto delegate; }
+            if (ftype == 2) { /* KEY: particle type byte then data */
+                if (start >= blen) { Py_XDECREF(key); goto delegate; }
+                Py_ssize_t dlen = pos - (start + 1);
+                if (dlen < 0) dlen = 0;
+                if (user_key_type == NULL) {
+                    PyObject *m = PyImport_ImportModule("aerobackup.model");
+                    if (m == NULL) { Py_XDECREF(key); goto error; }
+                    user_key_type = PyObject_GetAttrString(m, "UserKey");
+                    Py_DECREF(m);
+                    if (user_key_type == NULL) { Py_XDECREF(key); goto error; }
+                }
+                PyObject *kt = PyLong_FromLong(buf[start]);
+                PyObject *kd = kt ? PyBytes_FromStringAndSize((const char *)buf + start + 1, dlen) : NULL;
+                PyObject *nk = NULL;
+                if (kd != NULL) {
+                    PyObject *kargs[2] = {kt, kd};
+                    nk = PyObject_Vectorcall(user_key_type, kargs, 2, NULL);
+                }
+                Py_XDECREF(kt);
+                Py_XDECREF(kd);
+                Py_XDECREF(key);
+                key = nk;
+                if (key == NULL) goto error;
+            } else if (ftype == 1) { /* SET */
+                Py_ssize_t slen = pos - start;
+                if (slen < 0) slen = 0;
+                set_name = lookup_name(names, &set_slot, (const char *)buf + (slen ? start : 0), slen);
+                if (set_name == NULL) { Py_XDECREF(key); goto error_or_delegate; }
+                set_len = slen;
+            } else if (ftype == 4) { /* DIGEST */
+                digest = buf + start;
+                digest_len = pos - start;
+                if (digest_len < 0) digest_len = 0;
+            }
+        }
+        if (digest_len != 20) { Py_XDECREF(key); goto delegate; }
+        for (unsigned k = 0; k < n_ops; k++) {
+            if (pos + 8 > blen) { Py_XDECREF(key); goto delegate; }
+            uint32_t size = rd_u32(buf + pos);
+            unsigned ptype = buf[pos + 5], name_len = buf[pos + 7];
+            Py_ssize_t name_at = pos + 8;
+            Py_ssize_t value_at = name_at + name_len;
+            pos += 4 + (Py_ssize_t)size;
+            if (value_at > pos || pos > blen) { Py_XDECREF(key); goto delegate; }
+            PyObject *name = lookup_name(names, k < NAME_CACHE ? &slots[k] : NULL, (const char *)buf + name_at,
+                                         name_len);
+            if (name == NULL) { Py_XDECREF(key); goto error_or_delegate; }
+            if (PyList_Append(bnames, name) < 0) { Py_XDECREF(key); goto error; }
+            PyObject *o;
+            o = PyLong_FromLong((long)ptype);
+            if (o == NULL || PyList_Append(btypes, o) < 0) { Py_XDECREF(o); Py_XDECREF(key); goto error; }
+            Py_DECREF(o);
+            o = PyLong_FromSsize_t(value_at);
+            if (o == NULL || PyList_Append(bstarts, o) < 0) { Py_XDECREF(o); Py_XDECREF(key); goto error; }
+            Py_DECREF(o);
+            o = PyLong_FromSsize_t(pos);
+            if (o == NULL || PyList_Append(bends, o) < 0) { Py_XDECREF(o); Py_XDECREF(key); goto error; }
+            Py_DECREF(o);
+        }
+        n_bins += n_ops;
+        if (set_name == NULL) {
+            set_name = s_empty; /* Python's literal "": not put in the names cache */
+        }
+        if (PyList_Append(sets, set_name) < 0) { Py_XDECREF(key); goto error; }
+        {
+            PyObject *d = PyBytes_FromStringAndSize((const char *)digest, 20);
+            if (d == NULL || PyList_Append(digests, d) < 0) { Py_XDECREF(d); Py_XDECREF(key); goto error; }
+            Py_DECREF(d);
+        }
+        if (key == NULL) {
+            APPEND_BORROWED(keys, Py_None);
+        } else {
+            int r = PyList_Append(keys, key);
+            Py_DECREF(key);
+            if (r < 0) goto error;
+        }
+        APPEND(gens, PyLong_FromUnsignedLong(generation));
+        APPEND(voids, PyLong_FromUnsignedLong(void_time));
+        APPEND(bindex, PyLong_FromSsize_t(n_bins));
+        added++;
+    }
+    if (pos != end) goto delegate;
+    status = P_OK;
+
+done:
+    if (set_len != set_len0) {
+        PyObject *sl = PyLong_FromSsize_t(set_len);
+        if (sl == NULL || PyObject_SetAttr(state, s_set_len, sl) < 0) { Py_XDECREF(sl); goto error; }
+        Py_DECREF(sl);
+    }
+    if (last) {
+        PyObject *rc = PyLong_FromLong(result_code);
+        if (rc == NULL || PyObject_SetAttr(state, s_result, rc) < 0) { Py_XDECREF(rc); goto error; }
+        Py_DECREF(rc);
+        if (PyObject_SetAttr(state, s_last, Py_True) < 0) goto error;
+    }
+    goto cleanup;
+
+error_or_delegate:
+    /* A names cache the fast loop does not handle: the reference decides. Real errors (memory)
+       propagate. */
+    if (PyErr_ExceptionMatches(PyExc_MemoryError)) goto error;
+    PyErr_Clear();
+    goto delegate;
+
+error:
+    status = P_ERROR;
+    /* fall through to undo */
+delegate:
+    /* Undo every append, then (for delegation) let the reference parse the same input. */
+    for (int c = 0; c < N_COLS; c++) {
+        if (cols[c] != NULL && PyList_GET_SIZE(cols[c]) > col_len0[c]) {
+            PyObject *exc_t, *exc_v, *exc_tb;
+            PyErr_Fetch(&exc_t, &exc_v, &exc_tb);
+            PyList_SetSlice(cols[c], col_len0[c], PyList_GET_SIZE(cols[c]), NULL);
+            PyErr_Restore(exc_t, exc_v, exc_tb);
+        }
+    }
+    if (unavailable != NULL && PyList_GET_SIZE(unavailable) > unavail_len0) {
+        PyObject *exc_t, *exc_v, *exc_tb;
+        PyErr_Fetch(&exc_t, &exc_v, &exc_tb);
+        PyList_SetSlice(unavailable, unavail_len0, PyList_GET_SIZE(unavailable), NULL);
+        PyErr_Restore(exc_t, exc_v, exc_tb);
+    }
+    if (status == P_ERROR) goto cleanup;
+    /* fall through */
+delegate_clean:
+    status = P_DELEGATE;
+
+cleanup:
+    for (int c = 0; c < N_COLS; c++) Py_XDECREF(cols[c]);
+    Py_XDECREF(unavailable);
+    Py_XDECREF(names);
+    Py_XDECREF(nsobj);
+    for (int k = 0; k < NAME_CACHE; k++) {
+        Py_XDECREF(slots[k].raw);
+        Py_XDECREF(slots[k].name);
+    }
+    Py_XDECREF(set_slot.raw);
+    Py_XDECREF(set_slot.name);
+    if (status == P_OK) return PyLong_FromLong(added);
+    if (status == P_ERROR) return NULL;
+    {
+        PyObject *targs = PyTuple_New(5);
+        if (targs == NULL) return NULL;
+        for (int i = 0; i < 5; i++) { Py_INCREF(args[i]); PyTuple_SET_ITEM(targs, i, args[i]); }
+        PyObject *res = call_reference("aerobackup.wire.parse", "parse_records_py", targs, NULL);
+        Py_DECREF(targs);
+        return res;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* batch_write_request                                                                        */
+
+/* An exact int in [lo, hi], or -1 (delegate). */
+static int small_int(PyObject *o, long long lo, long long hi, long long *out) {
+    if (!PyLong_CheckExact(o)) return -1;
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (overflow || (v == -1 && PyErr_Occurred())) { PyErr_Clear(); return -1; }
+    if (v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+/* An exact int, masked like Python's `v & mask` (two's complement), or -1 (delegate). */
+static int masked_int(PyObject *o, unsigned long long mask, unsigned long long *out) {
+    if (!PyLong_CheckExact(o)) return -1;
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (overflow || (v == -1 && PyErr_Occurred())) { PyErr_Clear(); return -1; }
+    *out = (unsigned long long)v & mask;
+    return 0;
+}
+
+#define BW_COLS 9
+
+static PyObject *py_batch_write_request(PyObject *self, PyObject *args, PyObject *kwargs) {
+    (void)self;
+    static char *kwlist[] = {"batch", "rows", "ttls", "flags", "timeout_ms", "names", NULL};
+    PyObject *batch, *rows, *ttls, *flags, *timeout_obj = NULL, *names_arg = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO|$OO:batch_write_request", kwlist, &batch, &rows,
+                                     &ttls, &flags, &timeout_obj, &names_arg))
+        return NULL;
+    PyObject *cols[BW_COLS] = {NULL};
+    PyObject *names = NULL, *rows_fast = NULL, *bufobj = NULL, *nsobj = NULL;
+    PyObject *set_obj = NULL, *set_raw = NULL; /* last set name and its encoding (strong) */
+    PyObject *slot_name[NAME_CACHE] = {NULL};  /* borrowed identities */
+    PyObject *slot_raw[NAME_CACHE] = {NULL};   /* strong */
+    Py_buffer view;
+    int have_view = 0;
+    OutBuf out = {NULL, 0, 0};
+    PyObject *result = NULL;
+    int delegate = 1;
+
+    static PyObject **col_names[BW_COLS] = {&s_sets, &s_digests, &s_keys, &s_generations, &s_bin_index,
+                                            &s_bin_names, &s_bin_types, &s_bin_starts, &s_bin_ends};
+    long long timeout_ms = 0, info2, info3;
+    if (timeout_obj != NULL && small_int(timeout_obj, 0, 0xFFFFFFFFLL, &timeout_ms) < 0) goto finish;
+    if (names_arg == Py_None) {
+        names = PyDict_New();
+        if (names == NULL) { delegate = 0; goto finish; }
+    } else {
+        if (!PyDict_CheckExact(names_arg)) goto finish;
+        names = names_arg;
+        Py_INCREF(names);
+    }
+    bufobj = PyObject_GetAttr(batch, s_buffer);
+    if (bufobj == NULL) { PyErr_Clear(); goto finish; }
+    if (!PyBytes_CheckExact(bufobj) && !PyByteArray_CheckExact(bufobj)) goto finish;
+    if (PyObject_GetBuffer(bufobj, &view, PyBUF_SIMPLE) < 0) { PyErr_Clear(); goto finish; }
+    have_view = 1;
+    const unsigned char *buf = (const unsigned char *)view.buf;
+    const Py_ssize_t blen = view.len;
+    for (int c = 0; c < BW_COLS; c++) {
+        cols[c] = PyObject_GetAttr(batch, *col_names[c]);
+        if (cols[c] == NULL) { PyErr_Clear(); goto finish; }
+        if (!PyList_CheckExact(cols[c])) goto finish;
+    }
+    PyObject *sets = cols[0], *digests = cols[1], *keys = cols[2], *gens = cols[3], *bindex = cols[4],
+             *bnames = cols[5], *btypes = cols[6], *bstarts = cols[7], *bends = cols[8];
+    nsobj = PyObject_GetAttr(batch, s_namespace);
+    if (nsobj == NULL) { PyErr_Clear(); goto finish; }
+    if (!PyUnicode_Check(nsobj)) goto finish;
+    Py_ssize_t ns_len;
+    const char *ns = PyUnicode_AsUTF8AndSize(nsobj, &ns_len);
+    if (ns == NULL) { PyErr_Clear(); goto finish; }
+    {
+        PyObject *o = PyObject_GetAttr(flags, s_info2);
+        if (o == NULL) { PyErr_Clear(); goto finish; }
+        int bad = small_int(o, 0, 255, &info2);
+        Py_DECREF(o);
+        if (bad) goto finish;
+        o = PyObject_GetAttr(flags, s_info3);
+        if (o == NULL) { PyErr_Clear(); goto finish; }
+        bad = small_int(o, 0, 255, &info3);
+        Py_DECREF(o);
+        if (bad) goto finish;
+    }
+    int use_gen;
+    {
+        PyObject *o = PyObject_GetAttr(flags, s_use_generation);
+        if (o == NULL) { PyErr_Clear(); goto finish; }
+        use_gen = PyObject_IsTrue(o);
+        Py_DECREF(o);
+        if (use_gen < 0) { PyErr_Clear(); goto finish; }
+    }
+    if (!PyList_CheckExact(ttls) && !PyTuple_CheckExact(ttls)) goto finish;
+    if (!PyList_CheckExact(rows) && !PyTuple_CheckExact(rows) && !PyRange_Check(rows)) goto finish;
+    rows_fast = PySequence_Fast(rows, "rows");
+    if (rows_fast == NULL) { PyErr_Clear(); goto finish; }
+    Py_ssize_t n_rows = PySequence_Fast_GET_SIZE(rows_fast);
+    if ((unsigned long long)n_rows > 0xFFFFFFFFULL) goto finish;
+    PyObject **row_items = PySequence_Fast_ITEMS(rows_fast);
+    Py_ssize_t n_recs = PyList_GET_SIZE(digests);
+    Py_ssize_t n_ttls = PySequence_Fast_GET_SIZE(ttls);
+    PyObject **ttl_items = PySequence_Fast_ITEMS(ttls);
+    Py_ssize_t n_bin_rows = PyList_GET_SIZE(bnames);
+    if (PyList_GET_SIZE(btypes) < n_bin_rows) n_bin_rows = PyList_GET_SIZE(btypes);
+    if (PyList_GET_SIZE(bstarts) < n_bin_rows) n_bin_rows = PyList_GET_SIZE(bstarts);
+    if (PyList_GET_SIZE(bends) < n_bin_rows) n_bin_rows = PyList_GET_SIZE(bends);
+    if (PyList_GET_SIZE(sets) < n_recs) n_recs = PyList_GET_SIZE(sets);
+    if (PyList_GET_SIZE(keys) < n_recs) n_recs = PyList_GET_SIZE(keys);
+    if (use_gen && PyList_GET_SIZE(gens) < n_recs) n_recs = PyList_GET_SIZE(gens);
+    if (n_ttls < n_recs) n_recs = n_ttls;
+    if (PyList_GET_SIZE(bindex) - 1 < n_recs) n_recs = PyList_GET_SIZE(bindex) - 1;
+
+    if (ob_reserve(&out, 64 + n_rows * 160) < 0) { delegate = 0; goto finish; }
+    memset(out.p, 0, 35);
+    out.len = 35;
+    {
+        unsigned char hd[5];
+        wr_u32(hd, (uint32_t)n_rows);
+        hd[4] = 0x08 | 0x04 | 0x01; /* report errors per row, respond for every row, allow inline */
+        if (ob_put(&out, hd, 5) < 0) { delegate = 0; goto finish; }
+    }
+    for (Py_ssize_t r = 0; r < n_rows; r++) {
+        long long ll;
+        if (small_int(row_items[r], 0, (long long)n_recs - 1, &ll) < 0) goto finish;
+        Py_ssize_t i = (Py_ssize_t)ll;
+        long long lo, hi;
+        if (small_int(PyList_GET_ITEM(bindex, i), 0, n_bin_rows, &lo) < 0) goto finish;
+        if (small_int(PyList_GET_ITEM(bindex, i + 1), lo, n_bin_rows, &hi) < 0) goto finish;
+        if (hi - lo > 0xFFFF) goto finish;
+        PyObject *key = PyList_GET_ITEM(keys, i);
+        PyObject *set_name = PyList_GET_ITEM(sets, i);
+        if (!PyUnicode_CheckExact(set_name)) goto finish;
+        if (set_name != set_obj) {
+            PyObject *raw = PyUnicode_AsEncodedString(set_name, "utf-8", "surrogateescape");
+            if (raw == NULL) { PyErr_Clear(); goto finish; }
+            if ((unsigned long long)PyBytes_GET_SIZE(raw) >= 0xFFFFFFFFULL) { Py_DECREF(raw); goto finish; }
+            Py_XDECREF(set_raw);
+            Py_XDECREF(set_obj);
+            set_raw = raw;
+            set_obj = set_name;
+            Py_INCREF(set_obj);
+        }
+        PyObject *digest = PyList_GET_ITEM(digests, i);
+        if (!PyBytes_CheckExact(digest) || PyBytes_GET_SIZE(digest) != 20) goto finish;
+        unsigned long long gen = 0, ttl;
+        if (use_gen && masked_int(PyList_GET_ITEM(gens, i), 0xFFFF, &gen) < 0) goto finish;
+        if (masked_int(ttl_items[i], 0xFFFFFFFFULL, &ttl) < 0) goto finish;
+        long long key_type = 0;
+        PyObject *key_data = NULL; /* strong */
+        if (key != Py_None) {
+            PyObject *kt = PyObject_GetAttr(key, s_particle_type);
+            if (kt == NULL) { PyErr_Clear(); goto finish; }
+            int bad = small_int(kt, 0, 255, &key_type);
+            Py_DECREF(kt);
+            if (bad) goto finish;
+            key_data = PyObject_GetAttr(key, s_data);
+            if (key_data == NULL) { PyErr_Clear(); goto finish; }
+            if (!PyBytes_CheckExact(key_data) ||
+                (unsigned long long)PyBytes_GET_SIZE(key_data) > 0xFFFFFFFFULL - 2) {
+                Py_DECREF(key_data);
+                goto finish;
+            }
+        }
+        Py_ssize_t ns_size = ns_len, set_size = PyBytes_GET_SIZE(set_raw);
+        if (ob_reserve(&out, 22 + 20 + 10 + ns_size + set_size + (key_data ? 6 + PyBytes_GET_SIZE(key_data) : 0))
+            < 0) {
+            Py_XDECREF(key_data);
+            delegate = 0;
+            goto finish;
+        }
+        unsigned char *p = out.p + out.len;
+        wr_u32(p, (uint32_t)r);
+        memcpy(p + 4, PyBytes_AS_STRING(digest), 20);
+        p[24] = 0x02 | 0x04 | 0x08; /* INFO | GEN | TTL */
+        p[25] = 0;
+        p[26] = (unsigned char)info2;
+        p[27] = (unsigned char)info3;
+        wr_u16(p + 28, (uint16_t)gen);
+        wr_u32(p + 30, (uint32_t)ttl);
+        wr_u16(p + 34, key_data ? 3 : 2);
+        wr_u16(p + 36, (uint16_t)(hi - lo));
+        p += 38;
+        wr_u32(p, (uint32_t)(ns_size + 1));
+        p[4] = 0; /* NAMESPACE */
+        memcpy(p + 5, ns, (size_t)ns_size);
+        p += 5 + ns_size;
+        wr_u32(p, (uint32_t)(set_size + 1));
+        p[4] = 1; /* SET */
+        memcpy(p + 5, PyBytes_AS_STRING(set_raw), (size_t)set_size);
+        p += 5 + set_size;
+        if (key_data != NULL) {
+            Py_ssize_t kl = PyBytes_GET_SIZE(key_data);
+            wr_u32(p, (uint32_t)(kl + 2));
+            p[4] = 2; /* KEY */
+            p[5] = (unsigned char)key_type;
+            memcpy(p + 6, PyBytes_AS_STRING(key_data), (size_t)kl);
+            p += 6 + kl;
+            Py_DECREF(key_data);
+        }
+        out.len = p - out.p;
+        for (Py_ssize_t j = lo; j < hi; j++) {
+            PyObject *name = PyList_GET_ITEM(bnames, j);
+            Py_ssize_t k = j - lo;
+            PyObject *raw;
+            if (k < NAME_CACHE && slot_name[k] == name) {
+                raw = slot_raw[k];
+            } else {
+                if (!PyUnicode_CheckExact(name)) goto finish;
+                raw = PyDict_GetItemWithError(names, name);
+                if (raw == NULL) {
+                    if (PyErr_Occurred()) { PyErr_Clear(); goto finish; }
+                    raw = PyUnicode_AsEncodedString(name, "utf-8", "surrogateescape");
+                    if (raw == NULL) { PyErr_Clear(); goto finish; }
+                    int rc = PyDict_SetItem(names, name, raw);
+                    Py_DECREF(raw);
+                    if (rc < 0) { delegate = 0; goto finish; }
+                }
+                if (!PyBytes_CheckExact(raw)) goto finish;
+                if (k < NAME_CACHE) {
+                    Py_INCREF(raw);
+                    Py_XDECREF(slot_raw[k]);
+                    slot_raw[k] = raw;
+                    slot_name[k] = name; /* identity only; the list keeps it alive */
+                }
+            }
+            Py_ssize_t name_len = PyBytes_GET_SIZE(raw);
+            if (name_len > 255) goto finish;
+            long long ptype, s, e;
+            if (small_int(PyList_GET_ITEM(btypes, j), 0, 255, &ptype) < 0) goto finish;
+            if (small_int(PyList_GET_ITEM(bstarts, j), 0, blen, &s) < 0) goto finish;
+            if (small_int(PyList_GET_ITEM(bends, j), s, blen, &e) < 0) goto finish;
+            unsigned long long op_size = 4ULL + (unsigned long long)name_len + (unsigned long long)(e - s);
+            if (op_size > 0xFFFFFFFFULL) goto finish;
+            if (ob_reserve(&out, 8 + name_len + (e - s)) < 0) { delegate = 0; goto finish; }
+            unsigned char *q = out.p + out.len;
+            wr_u32(q, (uint32_t)op_size);
+            q[4] = 2; /* WRITE */
+            q[5] = (unsigned char)ptype;
+            q[6] = 0;
+            q[7] = (unsigned char)name_len;
+            memcpy(q + 8, PyBytes_AS_STRING(raw), (size_t)name_len);
+            memcpy(q + 8 + name_len, buf + s, (size_t)(e - s));
+            out.len += 8 + name_len + (e - s);
+        }
+    }
+    {
+        unsigned long long size = (unsigned long long)out.len - 8;
+        unsigned long long fsize = (unsigned long long)out.len - 35 + 1;
+        if (fsize > 0xFFFFFFFFULL || size >= (1ULL << 48)) goto finish;
+        unsigned long long proto = (2ULL << 56) | (3ULL << 48) | size;
+        for (int b = 0; b < 8; b++) out.p[b] = (unsigned char)(proto >> (56 - 8 * b));
+        unsigned char *h = out.p + 8;
+        h[0] = 22;
+        h[1] = 0x08; /* Info1.BATCH */
+        memset(h + 2, 0, 12);
+        wr_u32(h + 14, (uint32_t)timeout_ms);
+        wr_u16(h + 18, 1);
+        wr_u16(h + 20, 0);
+        wr_u32(out.p + 30, (uint32_t)fsize);
+        out.p[34] = 41; /* BATCH_INDEX */
+    }
+    result = PyBytes_FromStringAndSize((const char *)out.p, out.len);
+    delegate = 0;
+
+finish:
+    if (have_view) PyBuffer_Release(&view);
+    for (int c = 0; c < BW_COLS; c++) Py_XDECREF(cols[c]);
+    for (int k = 0; k < NAME_CACHE; k++) Py_XDECREF(slot_raw[k]);
+    Py_XDECREF(names);
+    Py_XDECREF(rows_fast);
+    Py_XDECREF(bufobj);
+    Py_XDECREF(nsobj);
+    Py_XDECREF(set_obj);
+    Py_XDECREF(set_raw);
+    PyMem_Free(out.p);
+    if (!delegate) return result;
+    return call_reference("aerobackup.wire.messages", "batch_write_request_py", args, kwargs);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* module                                                                                     */
+
+static PyMethodDef methods[] = {
+    {"parse_records", (PyCFunction)(void (*)(void))py_parse_records, METH_FASTCALL,
+     "parse_records(buf, pos, end, batch, state) -> int: aerobackup.wire.parse.parse_records in C."},
+    {"batch_write_request", (PyCFunction)(void (*)(void))py_batch_write_request, METH_VARARGS | METH_KEYWORDS,
+     "batch_write_request(batch, rows, ttls, flags, *, timeout_ms=0, names=None) -> bytes: "
+     "aerobackup.wire.messages.batch_write_request in C."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "aerobackup._speedups",
+    "Compiled inner loops of the hot path; the pure-Python functions stay the reference.", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+#define INTERN(var, text)                                  \
+    do {                                                   \
+        if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL; \
+    } while (0)
+
+PyMODINIT_FUNC PyInit__speedups(void) {
+    INTERN(s_namespace, "namespace");
+    INTERN(s_buffer, "buffer");
+    INTERN(s_sets, "sets");
+    INTERN(s_digests, "digests");
+    INTERN(s_keys, "keys");
+    INTERN(s_generations, "generations");
+    INTERN(s_void_times, "void_times");
+    INTERN(s_bin_index, "bin_index");
+    INTERN(s_bin_names, "bin_names");
+    INTERN(s_bin_types, "bin_types");
+    INTERN(s_bin_starts, "bin_starts");
+    INTERN(s_bin_ends, "bin_ends");
+    INTERN(s_last, "last");
+    INTERN(s_result, "result");
+    INTERN(s_unavailable, "unavailable");
+    INTERN(s_names, "names");
+    INTERN(s_set_len, "set_len");
+    INTERN(s_info2, "info2");
+    INTERN(s_info3, "info3");
+    INTERN(s_use_generation, "use_generation");
+    INTERN(s_particle_type, "particle_type");
+    INTERN(s_data, "data");
+    INTERN(s_empty, "");
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    if (PyModule_AddStringConstant(m, "IMPLEMENTATION", "C") < 0) { Py_DECREF(m); return NULL; }
+    return m;
+}
