@@ -12,6 +12,7 @@ so ``metadata`` leaves them out and ``expression_metadata`` returns them as a se
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 from typing import BinaryIO
 
@@ -59,7 +60,15 @@ class AsbEncoder:
         return b"Version 3.2\n" + header(namespace, False)[len(b"Version 3.1\n") :] + body
 
     def encode(self, batch: RecordBatch) -> bytes:
-        return encode_batch(batch, self.compact)
+        # no cycles are made here; keep the cyclic GC from walking a big heap mid-batch
+        gc_on = gc.isenabled()
+        if gc_on:
+            gc.disable()
+        try:
+            return encode_batch(batch, self.compact)
+        finally:
+            if gc_on:
+                gc.enable()
 
 
 def expression_metadata_name(namespace: str, number: int = 1) -> str:
