@@ -124,6 +124,7 @@ class _Stream:
         self.queue: collections.OrderedDict[bytes, _Item] = collections.OrderedDict()
         self.retry: collections.deque[_Item] = collections.deque()
         self.inflight: collections.deque[tuple[_Item, bytes]] = collections.deque()
+        self.building: list[_Item] = []  # taken to be sent, messages being built: not shipped yet
         self.deleted: dict[bytes, tuple[bytes, bytes | None, int, int]] = {}
         self.stats = {"success": 0, "retry_conn_reset": 0, "retry_dest": 0, "recoveries": 0, "abandoned": 0,
                       "not_found": 0}
@@ -144,7 +145,8 @@ class _Stream:
         with self.lock:
             oldest = [i.queued for i in (next(iter(self.queue.values()), None),
                                          self.retry[0] if self.retry else None,
-                                         self.inflight[0][0] if self.inflight else None) if i is not None]
+                                         self.inflight[0][0] if self.inflight else None,
+                                         self.building[0] if self.building else None) if i is not None]
             if not oldest and not self.recoveries_pending:
                 return 0
         now = time.monotonic()
@@ -296,6 +298,7 @@ class _Stream:
                 if not items:
                     lock.wait(0.05)
                     continue
+                self.building = items
             cut = False
             if faults.drop_after is not None:
                 if faults.drop_after <= len(items):
@@ -313,6 +316,7 @@ class _Stream:
                     pairs.append((item, msg))
             with lock:
                 self.inflight.extend(pairs)
+                self.building = []
                 if cut:  # acks that still arrive on this connection are lost with it
                     self.cut_sock = sock
             try:
