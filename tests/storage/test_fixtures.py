@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from aerobackup.storage import list_backup_files, prepare_backup_location, read_bytes
+from aerobackup.testing.storage_emulators import EmulatorError, start_azurite
 from aerobackup.testing.storage_fixtures import StorageLocation
 
 
@@ -16,3 +20,8 @@ def test_storage_location_round_trip(storage_location: StorageLocation) -> None:
     assert read_bytes(storage, "state.json") == b"state.json"
     assert prepare_backup_location(storage, remove_files=True) == ["test_0.asb", "test_1.asb"]
     assert [o.name for o in storage.list()] == ["state.json"]
+
+
+def test_missing_azurite_says_to_run_npm_ci(tmp_path: Path) -> None:
+    with pytest.raises(EmulatorError, match=r"Azurite is not installed \(.*azurite-blob is missing\): run `npm ci` in"):
+        start_azurite(tmp_path)
