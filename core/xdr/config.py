@@ -65,6 +65,9 @@ class BackupXdrConfig:
         _check(len(self.dc) < 32, "dc", f"must be shorter than 32 characters (got {len(self.dc)})")
         _check(bool(_DC_NAME.match(self.dc)), "dc", f"must match ^[a-zA-Z0-9_\\-$]+$ (got {self.dc!r})")
         _check(bool(self.local_address), "local_address", "must not be empty")
+        _check(self.local_address not in ("0.0.0.0", "::", "[::]"), "local_address",
+               f"is also the address the nodes are told to connect to: give one they can reach, not "
+               f"{self.local_address!r}")
         _check(0 <= self.local_port <= 65535, "local_port", f"must be 0 to 65535 (got {self.local_port})")
         if self.rewind != REWIND_ALL:
             ok = self.rewind.isdigit() and int(self.rewind) > 0
