@@ -259,12 +259,26 @@ class _NodeWriter:
             time.sleep(retry_policy.delay(attempt))
             self._send(node, items, attempt + 1)
             return
-        again = [item for item, rc in zip(items, results, strict=True) if rc in TRANSIENT_RESULTS]
-        self._account(items, results)
+        # Retry what failed transiently, and with it any later version of the same record sent in
+        # this window (else the retried older version would land last).
+        again: list[tuple[XdrToken, bytes]] = []
+        held: set[bytes] = set()
+        done_items: list[tuple[XdrToken, bytes]] = []
+        done_results: list[int] = []
+        for item, rc in zip(items, results, strict=True):
+            if rc in TRANSIENT_RESULTS or item[0].digest in held:
+                again.append(item)
+                held.add(item[0].digest)
+            else:
+                done_items.append(item)
+                done_results.append(rc)
+        self._account(done_items, done_results)
         if again:
             if attempt >= retry_policy.max_retries:
+                if self.r.config.ignore_record_error:
+                    self.r.counters.add(records_failed=len(again))
+                    return
                 self._fail(again[0][0], Result.TIMEOUT, f"still failing after {attempt + 1} attempts")
-                return
             time.sleep(retry_policy.delay(attempt))
             self._send(node, again, attempt + 1)
 

@@ -113,3 +113,29 @@ def test_a_failing_group_stops_the_restore_with_its_own_error(target: Emulator, 
     storage = MemoryStorage({**good, "1_test_11.asbx": bad})
     with pytest.raises(FormatError, match=r"^1_test_11\.asbx: failed to read payload"):
         run_restore(target, storage, runtime, parallel=2)
+
+
+def test_transient_failure_retried_in_order(target: Emulator, runtime: Runtime) -> None:
+    from aerobackup import RetryPolicy
+
+    digest = key_digest("s", 1)
+    storage = MemoryStorage({"0_test_1.asbx": asbx_file(1, [(digest, version(1, digest, 1)),
+                                                            (digest, version(2, digest, 2))])})
+    target.faults.error(14, kinds={"write"}, digests={digest}, times=1)  # the first write: key busy
+    stats = run_restore(target, storage, runtime, no_generation=True, retry=RetryPolicy(base_timeout_ms=10))
+    assert stats.records_written == 2 and stats.records_failed == 0
+    # version 2 was written by the server, but version 1 is retried: version 2 must go again after it
+    assert target.get_raw("test", digest=digest).bins == [("v", 1, (2).to_bytes(8, "big"))]  # type: ignore[union-attr]
+
+
+def test_transient_failure_exhausted(target: Emulator, runtime: Runtime) -> None:
+    from aerobackup import RecordError, RetryPolicy
+
+    digest = key_digest("s", 1)
+    storage = MemoryStorage({"0_test_1.asbx": asbx_file(1, [(digest, version(1, digest, 1))])})
+    target.faults.error(14, kinds={"write"}, digests={digest})
+    with pytest.raises(RecordError, match=r"record [0-9a-f]{40} in namespace test: the server answered result 9"):
+        run_restore(target, storage, runtime, retry=RetryPolicy(base_timeout_ms=1, max_retries=2))
+    stats = run_restore(target, storage, runtime, ignore_record_error=True,
+                        retry=RetryPolicy(base_timeout_ms=1, max_retries=2))
+    assert (stats.records_written, stats.records_failed) == (0, 1)
