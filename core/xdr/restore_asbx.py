@@ -265,7 +265,10 @@ class _NodeWriter:
         held: set[bytes] = set()
         done_items: list[tuple[XdrToken, bytes]] = []
         done_results: list[int] = []
+        code = Result.TIMEOUT
         for item, rc in zip(items, results, strict=True):
+            if rc in TRANSIENT_RESULTS:
+                code = rc
             if rc in TRANSIENT_RESULTS or item[0].digest in held:
                 again.append(item)
                 held.add(item[0].digest)
@@ -278,7 +281,7 @@ class _NodeWriter:
                 if self.r.config.ignore_record_error:
                     self.r.counters.add(records_failed=len(again))
                     return
-                self._fail(again[0][0], Result.TIMEOUT, f"still failing after {attempt + 1} attempts")
+                self._fail(again[0][0], code, f"(still, after {attempt + 1} attempts)")
             time.sleep(retry_policy.delay(attempt))
             self._send(node, again, attempt + 1)
 
