@@ -134,7 +134,8 @@ def test_transient_failure_exhausted(target: Emulator, runtime: Runtime) -> None
     digest = key_digest("s", 1)
     storage = MemoryStorage({"0_test_1.asbx": asbx_file(1, [(digest, version(1, digest, 1))])})
     target.faults.error(14, kinds={"write"}, digests={digest})
-    with pytest.raises(RecordError, match=r"record [0-9a-f]{40} in namespace test: the server answered result 14 \(still, after 3 attempts\)"):
+    expected = r"record [0-9a-f]{40} in namespace test: the server answered result 14 \(still, after 3 attempts\)"
+    with pytest.raises(RecordError, match=expected):
         run_restore(target, storage, runtime, retry=RetryPolicy(base_timeout_ms=1, max_retries=2))
     stats = run_restore(target, storage, runtime, ignore_record_error=True,
                         retry=RetryPolicy(base_timeout_ms=1, max_retries=2))
