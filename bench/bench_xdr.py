@@ -48,14 +48,19 @@ def serve(records: int) -> None:
     em = Emulator(namespaces=("test",)).start()
     XdrShipper.attach(em, window=256)
     for i in range(records):
-        em.put_raw("test", "bench", i, [
-            ("i", 1, i.to_bytes(8, "big", signed=True)),
-            ("s", 3, b"value-%011d" % i),
-            ("l", 20, msgpack.packb([i, i + 1, i + 2])),
-            ("m", 19, msgpack.packb({1: i})),
-            ("b", 4, bytes(32)),
-            ("f", 2, struct.pack(">d", i / 3)),
-        ])
+        em.put_raw(
+            "test",
+            "bench",
+            i,
+            [
+                ("i", 1, i.to_bytes(8, "big", signed=True)),
+                ("s", 3, b"value-%011d" % i),
+                ("l", 20, msgpack.packb([i, i + 1, i + 2])),
+                ("m", 19, msgpack.packb({1: i})),
+                ("b", 4, bytes(32)),
+                ("f", 2, struct.pack(">d", i / 3)),
+            ],
+        )
     print(f"ready {em.port}", flush=True)
     sys.stdin.read()
     em.stop()
@@ -70,9 +75,14 @@ def _messages(records: int) -> list[bytes]:
 
     out = []
     for i in range(records):
-        bins = {b"i": (1, i.to_bytes(8, "big", signed=True)), b"s": (3, b"value-%011d" % i),
-                b"l": (20, msgpack.packb([i, i + 1, i + 2])), b"m": (19, msgpack.packb({1: i})),
-                b"b": (4, bytes(32)), b"f": (2, struct.pack(">d", i / 3))}
+        bins = {
+            b"i": (1, i.to_bytes(8, "big", signed=True)),
+            b"s": (3, b"value-%011d" % i),
+            b"l": (20, msgpack.packb([i, i + 1, i + 2])),
+            b"m": (19, msgpack.packb({1: i})),
+            b"b": (4, bytes(32)),
+            b"f": (2, struct.pack(">d", i / 3)),
+        }
         rec = Record(key_digest("bench", i), b"bench", b"\x01" + i.to_bytes(8, "big"), 1, 0, time.time_ns(), bins)
         out.append(ship_message(b"test", rec.digest, rec, now_cl=0))
     return out
@@ -101,7 +111,7 @@ def blast(host: str, port: int, records: int) -> None:
     reader = threading.Thread(target=acks)
     reader.start()
     for lo in range(0, records, 64):
-        chunk = msgs[lo:lo + 64]
+        chunk = msgs[lo : lo + 64]
         for _ in chunk:
             room.acquire()
         sock.sendall(b"".join(chunk))
@@ -172,8 +182,11 @@ class _StandIn:
             self.dest = command.split("node-address-port=")[1].split(";")[0]
         elif "action=add;rewind" in command:
             host, port = self.dest.rsplit(":", 1)
-            self.proc = subprocess.Popen([sys.executable, __file__, "--blast", f"{host}:{port}:{self.records}"],
-                                         stdout=subprocess.PIPE, text=True)
+            self.proc = subprocess.Popen(
+                [sys.executable, __file__, "--blast", f"{host}:{port}:{self.records}"],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
         elif command.startswith("get-stats"):
             done = self.proc is not None and self.proc.poll() is not None
             return "lag=0;recoveries=1;recoveries_pending=0" if done else "lag=1;recoveries=0;recoveries_pending=1"
@@ -208,8 +221,12 @@ def main() -> None:
     from aerobackup.xdr import BackupXdrConfig, backup_xdr
     from aerobackup.xdr.restore_asbx import restore_asbx
 
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(args.records)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(args.records)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline().split()
@@ -235,14 +252,21 @@ def main() -> None:
         asbx_dir = tempfile.TemporaryDirectory()
         with Client(cluster=ClusterConfig(hosts=hosts), runtime=rt) as client:
             t0 = time.perf_counter()
-            stats = client.backup(BackupConfig(namespace="test", compression=compression,
-                                               parallel_write=args.parallel_write), asb_dir.name).wait(600)
+            stats = client.backup(
+                BackupConfig(namespace="test", compression=compression, parallel_write=args.parallel_write),
+                asb_dir.name,
+            ).wait(600)
             backup_s = time.perf_counter() - t0
             assert stats.records_written == n, stats
 
         with Cluster.connect(ClusterConfig(hosts=hosts), use_client=False) as c:
-            config = BackupXdrConfig(namespace="test", local_port=0, info_polling_period_ms=50,
-                                     parallel_write=args.parallel_write, compression=compression)
+            config = BackupXdrConfig(
+                namespace="test",
+                local_port=0,
+                info_polling_period_ms=50,
+                parallel_write=args.parallel_write,
+                compression=compression,
+            )
             t0 = time.perf_counter()
             xstats = backup_xdr(config, rt.storage(asbx_dir.name), c, runtime=rt, stats_delay=0.05).wait(600)
             xdr_s = time.perf_counter() - t0
@@ -252,8 +276,9 @@ def main() -> None:
             # restores into the emptied namespace: ASBX (ours) against ASB (the scan restore)
             c.info("truncate-namespace:namespace=test")
             t0 = time.perf_counter()
-            rs = restore_asbx(RestoreConfig(decoder="asbx", compression=compression),
-                              rt.storage(asbx_dir.name), c, runtime=rt).wait(600)
+            rs = restore_asbx(
+                RestoreConfig(decoder="asbx", compression=compression), rt.storage(asbx_dir.name), c, runtime=rt
+            ).wait(600)
             asbx_restore_s = time.perf_counter() - t0
             assert rs.records_written == n, rs
             c.info("truncate-namespace:namespace=test")
@@ -270,8 +295,9 @@ def main() -> None:
                     time.sleep(0.01)
                 fake = _AnsweringCluster(int(open(port_file).read()))
                 t0 = time.perf_counter()
-                rs3 = restore_asbx(RestoreConfig(decoder="asbx", compression=compression),
-                                   rt.storage(asbx_dir.name), fake, runtime=rt).wait(600)
+                rs3 = restore_asbx(
+                    RestoreConfig(decoder="asbx", compression=compression), rt.storage(asbx_dir.name), fake, runtime=rt
+                ).wait(600)
                 asbx_alone_s = time.perf_counter() - t0
                 assert rs3.records_written == n, rs3
             finally:
@@ -282,8 +308,13 @@ def main() -> None:
 
         with tempfile.TemporaryDirectory() as d:
             stand_in = _StandIn(n)
-            config = BackupXdrConfig(namespace="test", local_port=0, info_polling_period_ms=20,
-                                     parallel_write=args.parallel_write, compression=compression)
+            config = BackupXdrConfig(
+                namespace="test",
+                local_port=0,
+                info_polling_period_ms=20,
+                parallel_write=args.parallel_write,
+                compression=compression,
+            )
             job = backup_xdr(config, rt.storage(d), stand_in, runtime=rt, stats_delay=0.0)
             rstats = job.wait(600)
             end = time.time()
@@ -296,9 +327,18 @@ def main() -> None:
             proc.stdin.close()
         proc.wait(10)
 
-    rate = {k: n / v for k, v in (("scan", scan_s), ("backup", backup_s), ("xdr", xdr_s), ("rx", rx_s),
-                                  ("asbx_restore", asbx_restore_s), ("asb_restore", asb_restore_s),
-                                  ("asbx_alone", asbx_alone_s))}
+    rate = {
+        k: n / v
+        for k, v in (
+            ("scan", scan_s),
+            ("backup", backup_s),
+            ("xdr", xdr_s),
+            ("rx", rx_s),
+            ("asbx_restore", asbx_restore_s),
+            ("asb_restore", asb_restore_s),
+            ("asbx_alone", asbx_alone_s),
+        )
+    }
     print(f"records: {n}, parallel_write {args.parallel_write}, zstd {args.zstd}")
     print(f"1. raw scan (Cluster.scan):     {rate['scan']:>10,.0f} records/s  ({scan_s:.2f} s)")
     print(f"2. scan backup (ASB):           {rate['backup']:>10,.0f} records/s  ({backup_s:.2f} s)")
@@ -306,8 +346,7 @@ def main() -> None:
     print(f"4. receiver + writer alone:     {rate['rx']:>10,.0f} records/s  ({rx_s:.2f} s)")
     print(f"5. ASBX restore:                {rate['asbx_restore']:>10,.0f} records/s  ({asbx_restore_s:.2f} s)")
     print(f"6. ASB restore (scan backup's): {rate['asb_restore']:>10,.0f} records/s  ({asb_restore_s:.2f} s)")
-    print(f"7. ASBX restore, server answering in bulk: {rate['asbx_alone']:>10,.0f} records/s "
-          f"({asbx_alone_s:.2f} s)")
+    print(f"7. ASBX restore, server answering in bulk: {rate['asbx_alone']:>10,.0f} records/s ({asbx_alone_s:.2f} s)")
     print(f"ratio XDR / raw scan:     {rate['xdr'] / rate['scan']:.2f}")
     print(f"ratio receiver alone / raw scan:  {rate['rx'] / rate['scan']:.2f}")
     print(f"ratio XDR / scan backup:  {rate['xdr'] / rate['backup']:.2f}")

@@ -54,8 +54,17 @@ def _field(ftype: int, data: bytes) -> bytes:
     return _FIELD_HDR.pack(len(data) + 1, ftype) + data
 
 
-def ship_message(ns: bytes, digest: bytes, rec: Record | None, *, now_cl: int, set_name: bytes = b"",
-                 key: bytes | None = None, lut_ns: int | None = None, gen: int = 0) -> bytes:
+def ship_message(
+    ns: bytes,
+    digest: bytes,
+    rec: Record | None,
+    *,
+    now_cl: int,
+    set_name: bytes = b"",
+    key: bytes | None = None,
+    lut_ns: int | None = None,
+    gen: int = 0,
+) -> bytes:
     """The whole proto XDR sends for a record (§10.2); ``rec`` None ships a delete (``gen``: the
     tombstone's generation, one more than the record had)."""
     if rec is not None:
@@ -75,8 +84,9 @@ def ship_message(ns: bytes, digest: bytes, rec: Record | None, *, now_cl: int, s
         ops = []
         for name, (ptype, value) in rec.bins.items():
             ops.append(_OP_HDR.pack(4 + len(name) + len(value), 2, ptype, 0, len(name)) + name + value)
-        header = _MSG_HDR.pack(22, Info1.XDR, Info2.WRITE, Info3.CREATE_OR_REPLACE, 0, 0, rec.gen, ttl, 0,
-                               len(fields), len(ops))
+        header = _MSG_HDR.pack(
+            22, Info1.XDR, Info2.WRITE, Info3.CREATE_OR_REPLACE, 0, 0, rec.gen, ttl, 0, len(fields), len(ops)
+        )
         body = header + b"".join(fields) + b"".join(ops)
     return bytes(pack_proto(3, len(body)) + body)
 
@@ -113,8 +123,15 @@ class _Item:
 class _Stream:
     """Ships one namespace of one DC from one node to one destination."""
 
-    def __init__(self, shipper: XdrShipper, dc: str, ns: NamespaceStore, dest: tuple[str, int],
-                 rewind: int | None, max_throughput: int) -> None:
+    def __init__(
+        self,
+        shipper: XdrShipper,
+        dc: str,
+        ns: NamespaceStore,
+        dest: tuple[str, int],
+        rewind: int | None,
+        max_throughput: int,
+    ) -> None:
         self.shipper = shipper
         self.dc = dc
         self.ns = ns
@@ -126,8 +143,14 @@ class _Stream:
         self.inflight: collections.deque[tuple[_Item, bytes]] = collections.deque()
         self.building: list[_Item] = []  # taken to be sent, messages being built: not shipped yet
         self.deleted: dict[bytes, tuple[bytes, bytes | None, int, int]] = {}
-        self.stats = {"success": 0, "retry_conn_reset": 0, "retry_dest": 0, "recoveries": 0, "abandoned": 0,
-                      "not_found": 0}
+        self.stats = {
+            "success": 0,
+            "retry_conn_reset": 0,
+            "retry_dest": 0,
+            "recoveries": 0,
+            "abandoned": 0,
+            "not_found": 0,
+        }
         self.stopped = threading.Event()
         self.sock: socket.socket | None = None
         self.progress_at = time.monotonic()  # last send or ack: a stalled connection is given up
@@ -143,10 +166,16 @@ class _Stream:
 
     def lag(self) -> int:
         with self.lock:
-            oldest = [i.queued for i in (next(iter(self.queue.values()), None),
-                                         self.retry[0] if self.retry else None,
-                                         self.inflight[0][0] if self.inflight else None,
-                                         self.building[0] if self.building else None) if i is not None]
+            oldest = [
+                i.queued
+                for i in (
+                    next(iter(self.queue.values()), None),
+                    self.retry[0] if self.retry else None,
+                    self.inflight[0][0] if self.inflight else None,
+                    self.building[0] if self.building else None,
+                )
+                if i is not None
+            ]
             if not oldest and not self.recoveries_pending:
                 return 0
         now = time.monotonic()
@@ -157,8 +186,7 @@ class _Stream:
             in_queue = len(self.queue) + len(self.retry)
             in_progress = len(self.inflight)
             s = dict(self.stats)
-        s.update(lag=self.lag(), in_queue=in_queue, in_progress=in_progress,
-                 recoveries_pending=self.recoveries_pending)
+        s.update(lag=self.lag(), in_queue=in_queue, in_progress=in_progress, recoveries_pending=self.recoveries_pending)
         return ";".join(f"{k}={v}" for k, v in s.items())
 
     # --- feeding ----------------------------------------------------------------------------
@@ -237,8 +265,9 @@ class _Stream:
         with self.lock:
             gone = self.deleted.get(item.digest)
         set_name, key, lut, gen = gone if gone is not None else (b"", None, store.clock.now_ns(), 1)
-        return ship_message(ns.name_bytes, item.digest, None, now_cl=now_cl, set_name=set_name, key=key,
-                            lut_ns=lut, gen=gen)
+        return ship_message(
+            ns.name_bytes, item.digest, None, now_cl=now_cl, set_name=set_name, key=key, lut_ns=lut, gen=gen
+        )
 
     def _connect(self) -> socket.socket | None:
         faults = self.shipper.faults
@@ -303,7 +332,7 @@ class _Stream:
             if faults.drop_after is not None:
                 if faults.drop_after <= len(items):
                     with lock:  # the rest goes out on the next connection
-                        self.retry.extendleft(reversed(items[faults.drop_after:]))
+                        self.retry.extendleft(reversed(items[faults.drop_after :]))
                     items = items[: faults.drop_after]
                     faults.drop_after = None
                     cut = True
@@ -355,7 +384,7 @@ class _Stream:
                             self.stats["retry_dest"] += 1
                             self.retry.append(item)
                     self.lock.notify_all()
-                buf = buf[n * _ACK_SIZE:]
+                buf = buf[n * _ACK_SIZE :]
         except OSError:
             pass
         finally:

@@ -72,7 +72,7 @@ def parse_name(name: str) -> AsbxName:
     """Parse ``[<prefix>_]<ns>_<n>.asbx`` (the last ``_`` ends the namespace, so it may hold ``_``)."""
     base = name.rsplit("/", 1)[-1]
     if not base.endswith(SUFFIX):
-        ext = base[base.rfind("."):] if "." in base else ""
+        ext = base[base.rfind(".") :] if "." in base else ""
         raise FormatError(f"restore file {name} is in an invalid format, expected extension: {SUFFIX}, got: {ext}")
     m = _NAME.match(base)
     if m is None:

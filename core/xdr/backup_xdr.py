@@ -117,7 +117,9 @@ def _check_answer(node: str, command: str, answer: str) -> None:
     if "ERROR:25" in answer or "enterprise" in answer.lower():
         raise ClusterError(
             f"node {node} refused XDR ({answer.strip()}): XDR backups need an Enterprise Edition cluster; "
-            "use a scan backup on Community Edition", code=25)
+            "use a scan backup on Community Edition",
+            code=25,
+        )
     raise ClusterError(f"node {node}: '{command}' failed: {answer.strip()}")
 
 
@@ -147,8 +149,9 @@ def stop_xdr(cluster: InfoCluster, dc: str, namespace: str | None = None, *, unb
 class _Files:
     """Shared by the writers: the file-number counter and the list of finished files."""
 
-    def __init__(self, config: BackupXdrConfig, storage: StorageBackend, transforms: list[Transform],
-                 counters: Counters) -> None:
+    def __init__(
+        self, config: BackupXdrConfig, storage: StorageBackend, transforms: list[Transform], counters: Counters
+    ) -> None:
         self.config = config
         self.storage = storage
         self.transforms = transforms
@@ -292,8 +295,7 @@ class _Writer:
                 if chunk:
                     assert self._file is not None
                     self._file.out.write(b"".join(chunk))
-                counters.add(records_read=len(items), records_written=written, records_filtered=foreign,
-                             bytes_raw=raw)
+                counters.add(records_read=len(items), records_written=written, records_filtered=foreign, bytes_raw=raw)
                 self._mark_done([slot for _token, slot in items])
                 if stop:
                     break
@@ -343,8 +345,12 @@ class _Writer:
 # --- the job ------------------------------------------------------------------------------------
 
 
-def build_transforms(runtime: Runtime, compression: CompressionPolicy, encryption: EncryptionPolicy,
-                     secret_agent: SecretAgentConfig | None) -> list[Transform]:
+def build_transforms(
+    runtime: Runtime,
+    compression: CompressionPolicy,
+    encryption: EncryptionPolicy,
+    secret_agent: SecretAgentConfig | None,
+) -> list[Transform]:
     """The transforms of a policy pair, in write order (zstd, then AES with the derived key)."""
     out: list[Transform] = []
     if compression.enabled:
@@ -358,8 +364,10 @@ def build_transforms(runtime: Runtime, compression: CompressionPolicy, encryptio
 def _check_destination(storage: StorageBackend, namespace: str) -> None:
     clash = [o.name for o in storage.list("") if o.name.endswith(asbx_io.SUFFIX)]
     if clash:
-        raise StorageError(f"the backup location already holds ASBX files ({', '.join(sorted(clash)[:3])}"
-                           f"{', …' if len(clash) > 3 else ''}): choose an empty directory")
+        raise StorageError(
+            f"the backup location already holds ASBX files ({', '.join(sorted(clash)[:3])}"
+            f"{', …' if len(clash) > 3 else ''}): choose an empty directory"
+        )
 
 
 def backup_xdr(
@@ -389,8 +397,16 @@ def backup_xdr(
 
 
 class _Run:
-    def __init__(self, config: BackupXdrConfig, storage: StorageBackend, cluster: InfoCluster, rt: Runtime,
-                 control: JobControl, counters: Counters, stats_delay: float) -> None:
+    def __init__(
+        self,
+        config: BackupXdrConfig,
+        storage: StorageBackend,
+        cluster: InfoCluster,
+        rt: Runtime,
+        control: JobControl,
+        counters: Counters,
+        stats_delay: float,
+    ) -> None:
         self.config = config
         self.storage = storage
         self.cluster = cluster
@@ -419,8 +435,9 @@ class _Run:
             write_timeout=config.write_timeout_ms / 1000,
             ack_queue_size=config.ack_queue_size,
         )
-        self.writers = [_Writer(i, files, receiver.mark_done, config.result_queue_size)
-                        for i in range(config.parallel_write)]
+        self.writers = [
+            _Writer(i, files, receiver.mark_done, config.result_queue_size) for i in range(config.parallel_write)
+        ]
         self.receiver = receiver
         failed: BaseException | None = None
         try:
@@ -476,8 +493,14 @@ class _Run:
             _check_answer(node, command, answer)
             if i == 0 and node not in self.started_nodes:
                 self.started_nodes.append(node)
-        log.info("XDR: node %s ships namespace %s to %s (dc %s, rewind %s)", node, self.config.namespace,
-                 self.host_port, self.config.dc, self.config.rewind)
+        log.info(
+            "XDR: node %s ships namespace %s to %s (dc %s, rewind %s)",
+            node,
+            self.config.namespace,
+            self.host_port,
+            self.config.dc,
+            self.config.rewind,
+        )
 
     def _check_coverage(self, nodes: list[str]) -> None:
         """Every partition must be mastered by a node we set up: a node we do not know of would
@@ -490,7 +513,8 @@ class _Run:
         if missing:
             raise ClusterError(
                 f"namespace {self.config.namespace}: {len(missing)} partitions (first {missing[0]}) have no known "
-                f"master node (nodes: {', '.join(nodes)}); the backup would miss their records")
+                f"master node (nodes: {', '.join(nodes)}); the backup would miss their records"
+            )
 
     def _stats(self, node: str) -> XdrStats:
         command = f"get-stats:context=xdr;dc={self.config.dc};namespace={self.config.namespace}"
@@ -554,7 +578,8 @@ class _Run:
             if deadline is not None and not receiver.first_message.is_set() and now > deadline:
                 raise ClusterError(
                     f"no record arrived from the cluster within {config.start_timeout_ms} ms: check that "
-                    f"{config.local_address}:{receiver.port} is reachable from the nodes (local_address)")
+                    f"{config.local_address}:{receiver.port} is reachable from the nodes (local_address)"
+                )
 
     def _block_mrt(self, nodes: list[str]) -> None:
         for node in nodes:
@@ -590,7 +615,8 @@ class _Run:
         for node in list(self.mrt_blocked):
             try:
                 self.cluster.info(
-                    f"set-config:context=namespace;namespace={self.config.namespace};disable-mrt-writes=false", node)
+                    f"set-config:context=namespace;namespace={self.config.namespace};disable-mrt-writes=false", node
+                )
             except AerobackupError as exc:
                 log.warning("XDR: could not lift the MRT fence on node %s: %s", node, exc)
         if self.receiver is not None:

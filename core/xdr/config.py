@@ -65,27 +65,32 @@ class BackupXdrConfig:
         _check(len(self.dc) < 32, "dc", f"must be shorter than 32 characters (got {len(self.dc)})")
         _check(bool(_DC_NAME.match(self.dc)), "dc", f"must match ^[a-zA-Z0-9_\\-$]+$ (got {self.dc!r})")
         _check(bool(self.local_address), "local_address", "must not be empty")
-        _check(self.local_address not in ("0.0.0.0", "::", "[::]"), "local_address",
-               f"is also the address the nodes are told to connect to: give one they can reach, not "
-               f"{self.local_address!r}")
+        _check(
+            self.local_address not in ("0.0.0.0", "::", "[::]"),
+            "local_address",
+            f"is also the address the nodes are told to connect to: give one they can reach, not "
+            f"{self.local_address!r}",
+        )
         _check(0 <= self.local_port <= 65535, "local_port", f"must be 0 to 65535 (got {self.local_port})")
         if self.rewind != REWIND_ALL:
             ok = self.rewind.isdigit() and int(self.rewind) > 0
             _check(ok, "rewind", f"must be a positive number of seconds or 'all' (got {self.rewind!r})")
         _check(self.max_throughput >= 0, "max_throughput", f"must not be negative (got {self.max_throughput})")
-        _check(self.max_throughput % 100 == 0, "max_throughput",
-               f"must be a multiple of 100 (got {self.max_throughput})")
-        _check(1 <= self.parallel_write <= 1024, "parallel_write",
-               f"must be 1 to 1024 (got {self.parallel_write})")
+        _check(
+            self.max_throughput % 100 == 0, "max_throughput", f"must be a multiple of 100 (got {self.max_throughput})"
+        )
+        _check(1 <= self.parallel_write <= 1024, "parallel_write", f"must be 1 to 1024 (got {self.parallel_write})")
         _check(self.file_limit >= 0, "file_limit", f"must not be negative (got {self.file_limit})")
         _check(self.encoder == "asbx", "encoder", f"an XDR backup writes ASBX only (got {self.encoder!r})")
-        for name in ("read_timeout_ms", "write_timeout_ms", "result_queue_size", "ack_queue_size",
-                     "start_timeout_ms"):
+        for name in ("read_timeout_ms", "write_timeout_ms", "result_queue_size", "ack_queue_size", "start_timeout_ms"):
             value = getattr(self, name)
             _check(value >= 0, name, f"must not be negative (got {value})")
         _check(self.max_connections >= 1, "max_connections", f"must be at least 1 (got {self.max_connections})")
-        _check(self.info_polling_period_ms >= 1, "info_polling_period_ms",
-               f"must be at least 1 (got {self.info_polling_period_ms})")
+        _check(
+            self.info_polling_period_ms >= 1,
+            "info_polling_period_ms",
+            f"must be at least 1 (got {self.info_polling_period_ms})",
+        )
         if self.tls is not None and self.tls.enable:
             _check(bool(self.tls.cert_file), "tls.cert_file", "the receiver needs a certificate to serve TLS")
 

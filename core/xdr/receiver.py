@@ -80,8 +80,20 @@ Deliver = Callable[[list[tuple[XdrToken, AckSlot]]], None]
 
 
 class _Conn:
-    __slots__ = ("sock", "peer", "pending", "reading", "thread_r", "thread_w", "tls_lock", "messages", "bytes",
-                 "dup", "skipped", "retries")
+    __slots__ = (
+        "sock",
+        "peer",
+        "pending",
+        "reading",
+        "thread_r",
+        "thread_w",
+        "tls_lock",
+        "messages",
+        "bytes",
+        "dup",
+        "skipped",
+        "retries",
+    )
 
     def __init__(self, sock: socket.socket, peer: str) -> None:
         self.sock = sock
@@ -143,8 +155,9 @@ class XdrReceiver:
         try:
             listener = socket.create_server((self.host, self.port), backlog=128, reuse_port=False)
         except OSError as exc:
-            raise ConfigError("backup_xdr.local_port",
-                              f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}") from None
+            raise ConfigError(
+                "backup_xdr.local_port", f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}"
+            ) from None
         listener.settimeout(0.2)  # so stop() is noticed without a wake-up connection
         self._listener = listener
         self.port = listener.getsockname()[1]
@@ -252,8 +265,7 @@ class XdrReceiver:
                 return
             self._conns.add(conn)
             self._accepted += 1
-        thread_w = threading.Thread(target=self._ack_loop, args=(conn, ack_sock), name=f"xdr-ack-{peer}",
-                                    daemon=True)
+        thread_w = threading.Thread(target=self._ack_loop, args=(conn, ack_sock), name=f"xdr-ack-{peer}", daemon=True)
         conn.thread_w = thread_w
         thread_w.start()
         try:
@@ -312,8 +324,11 @@ class XdrReceiver:
                     value = int.from_bytes(view[pos : pos + 8], "big")
                     version, mtype, size = value >> 56, (value >> 48) & 0xFF, value & 0xFFFF_FFFF_FFFF
                     if version != 2 or mtype != MsgType.AS_MSG or size > PROTO_SIZE_MAX:
-                        log.warning("XDR receiver: %s sent a bad proto header %s; dropping it", conn.peer,
-                                    bytes(view[pos : pos + 8]).hex())
+                        log.warning(
+                            "XDR receiver: %s sent a bad proto header %s; dropping it",
+                            conn.peer,
+                            bytes(view[pos : pos + 8]).hex(),
+                        )
                         fatal = True
                         break
                     if end - pos - 8 < size:

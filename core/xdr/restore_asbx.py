@@ -89,11 +89,13 @@ def check_config(config: RestoreConfig) -> None:
     """Refuse settings that do not apply to an ASBX restore (RestoreConfig refuses the rest when
     its decoder is ``asbx``)."""
     if config.decoder != "asbx":
-        raise ConfigError("restore.decoder", f"an ASBX restore reads ASBX files: set decoder 'asbx' (got "
-                                             f"{config.decoder!r})")
+        raise ConfigError(
+            "restore.decoder", f"an ASBX restore reads ASBX files: set decoder 'asbx' (got {config.decoder!r})"
+        )
     if config.batch_size != _DEFAULT_BATCH_SIZE:
-        raise ConfigError("restore.batch_size", "does not apply to ASBX (XDR) restores: records are sent one "
-                                                "message each")
+        raise ConfigError(
+            "restore.batch_size", "does not apply to ASBX (XDR) restores: records are sent one message each"
+        )
     if config.max_async_batches != _DEFAULT_ASYNC_BATCHES:
         raise ConfigError("restore.max_async_batches", "does not apply to ASBX (XDR) restores")
 
@@ -125,8 +127,16 @@ def restore_asbx(
 
 
 class _Restore:
-    def __init__(self, config: RestoreConfig, storage: StorageBackend, cluster: Any, rt: Runtime,
-                 control: JobControl, counters: Counters, files: Sequence[str] | None) -> None:
+    def __init__(
+        self,
+        config: RestoreConfig,
+        storage: StorageBackend,
+        cluster: Any,
+        rt: Runtime,
+        control: JobControl,
+        counters: Counters,
+        files: Sequence[str] | None,
+    ) -> None:
         self.config = config
         self.storage = storage
         self.cluster = cluster
@@ -146,8 +156,11 @@ class _Restore:
             self._decoder_factory = None
 
     def run(self) -> None:
-        names = list(self.files) if self.files is not None else [
-            o.name for o in self.storage.list("") if o.name.endswith(asbx_io.SUFFIX)]
+        names = (
+            list(self.files)
+            if self.files is not None
+            else [o.name for o in self.storage.list("") if o.name.endswith(asbx_io.SUFFIX)]
+        )
         if not names:
             raise BackupNotFoundError("no ASBX files (*.asbx) found at the restore location")
         groups = asbx_io.order_files(names)
@@ -226,8 +239,10 @@ class _NodeWriter:
     def add(self, token: XdrToken) -> None:
         node = self.cluster.owner_node(token.namespace, partition_id(token.digest))
         if node is None:
-            raise ClusterError(f"namespace {token.namespace!r}: no node owns partition "
-                               f"{partition_id(token.digest)} (is the namespace in the cluster?)")
+            raise ClusterError(
+                f"namespace {token.namespace!r}: no node owns partition "
+                f"{partition_id(token.digest)} (is the namespace in the cluster?)"
+            )
         try:
             payload = rewrite_payload(token.payload, self.policy)
         except ValueError:
@@ -254,8 +269,9 @@ class _NodeWriter:
         except WireConnectionError as exc:
             self.conns.pop(node, None)
             if attempt >= retry_policy.max_retries:
-                raise ClusterError(f"node {getattr(node, 'address', node)}: writes failed after "
-                                   f"{attempt + 1} attempts: {exc}") from None
+                raise ClusterError(
+                    f"node {getattr(node, 'address', node)}: writes failed after {attempt + 1} attempts: {exc}"
+                ) from None
             time.sleep(retry_policy.delay(attempt))
             self._send(node, items, attempt + 1)
             return
@@ -302,15 +318,19 @@ class _NodeWriter:
                 failed += 1
             else:
                 self._fail(token, rc, "")
-        self.r.counters.add(records_written=written, skipped_newer=newer, skipped_existing=existed,
-                            records_failed=failed)
+        self.r.counters.add(
+            records_written=written, skipped_newer=newer, skipped_existing=existed, records_failed=failed
+        )
 
     def _fail(self, token: XdrToken, rc: int, extra: str) -> None:
         if self.r.config.ignore_record_error:
             self.r.counters.add(records_failed=1)
             return
-        raise RecordError(f"record {token.digest.hex()} in namespace {token.namespace}: the server answered "
-                          f"result {rc}{' ' + extra if extra else ''}", code=rc)
+        raise RecordError(
+            f"record {token.digest.hex()} in namespace {token.namespace}: the server answered "
+            f"result {rc}{' ' + extra if extra else ''}",
+            code=rc,
+        )
 
     def close(self) -> None:
         for node, conn in self.conns.items():

@@ -22,8 +22,11 @@ from aerobackup.xdr.restore_asbx import check_config
         ({"max_throughput": 150}, "backup_xdr.max_throughput: must be a multiple of 100 (got 150)"),
         ({"parallel_write": 0}, "backup_xdr.parallel_write: must be 1 to 1024 (got 0)"),
         ({"local_port": 70000}, "backup_xdr.local_port: must be 0 to 65535 (got 70000)"),
-        ({"local_address": "0.0.0.0"}, "backup_xdr.local_address: is also the address the nodes are told to "
-                                       "connect to: give one they can reach, not '0.0.0.0'"),
+        (
+            {"local_address": "0.0.0.0"},
+            "backup_xdr.local_address: is also the address the nodes are told to "
+            "connect to: give one they can reach, not '0.0.0.0'",
+        ),
         ({"max_connections": 0}, "backup_xdr.max_connections: must be at least 1 (got 0)"),
         ({"info_polling_period_ms": 0}, "backup_xdr.info_polling_period_ms: must be at least 1 (got 0)"),
         ({"ack_queue_size": -1}, "backup_xdr.ack_queue_size: must not be negative (got -1)"),
@@ -48,8 +51,9 @@ def test_keyword_only_and_frozen() -> None:
 
 
 def test_from_mapping_kebab_case() -> None:
-    config = from_mapping(BackupXdrConfig, {"namespace": "test", "local-port": "3005", "max-connections": 10},
-                          path="backup_xdr")
+    config = from_mapping(
+        BackupXdrConfig, {"namespace": "test", "local-port": "3005", "max-connections": 10}, path="backup_xdr"
+    )
     assert (config.local_port, config.max_connections) == (3005, 10)
 
 

@@ -82,15 +82,22 @@ def test_every_type_round_trip(source: Emulator, target: Emulator, runtime: Runt
     peer.close()
 
 
-def test_compressed_encrypted_rotated_parallel(source: Emulator, target: Emulator, runtime: Runtime,
-                                               conformance_dir: Any) -> None:
+def test_compressed_encrypted_rotated_parallel(
+    source: Emulator, target: Emulator, runtime: Runtime, conformance_dir: Any
+) -> None:
     for i in range(600):
         source.put_raw("test", "s", i, [("v", 3, b"v%05d" % i + b"." * 200), ("i", 1, i.to_bytes(8, "big"))])
     key = str(conformance_dir / "asbackup-4.5.8" / "key.pem")
     storage = MemoryStorage()
-    stats = run_backup(source, storage, runtime, parallel_write=2, file_limit=20_000,
-                       compression=CompressionPolicy(mode="zstd", level=3),
-                       encryption=EncryptionPolicy(mode="aes256", key_file=key))
+    stats = run_backup(
+        source,
+        storage,
+        runtime,
+        parallel_write=2,
+        file_limit=20_000,
+        compression=CompressionPolicy(mode="zstd", level=3),
+        encryption=EncryptionPolicy(mode="aes256", key_file=key),
+    )
     names = sorted(storage.objects, key=lambda s: parse_name(s).number)
     assert stats.files == len(names) > 4 and set(stats.files_written) == set(names)
     assert [parse_name(s).number for s in names] == list(range(1, len(names) + 1))  # one counter from 1
@@ -98,8 +105,13 @@ def test_compressed_encrypted_rotated_parallel(source: Emulator, target: Emulato
     assert stats.records_written == 600 and stats.bytes_written == sum(len(b) for b in storage.objects.values())
     for name in names:
         assert storage.objects[name][:4] != zstandard.FRAME_HEADER  # encrypted after compression
-    restored = run_restore(target, storage, runtime, compression=CompressionPolicy(mode="zstd"),
-                           encryption=EncryptionPolicy(mode="aes256", key_file=key))
+    restored = run_restore(
+        target,
+        storage,
+        runtime,
+        compression=CompressionPolicy(mode="zstd"),
+        encryption=EncryptionPolicy(mode="aes256", key_file=key),
+    )
     assert restored.records_written == 600 and restored.files == len(names)
     assert stored(target) == stored(source)
 
@@ -108,8 +120,9 @@ def test_compressed_files_read_with_zstandard(source: Emulator, runtime: Runtime
     for i in range(300):
         source.put_raw("test", "s", i, [("v", 3, b"x" * 300)])
     storage = MemoryStorage()
-    stats = run_backup(source, storage, runtime, parallel_write=1, file_limit=30_000,
-                       compression=CompressionPolicy(mode="zstd"))
+    stats = run_backup(
+        source, storage, runtime, parallel_write=1, file_limit=30_000, compression=CompressionPolicy(mode="zstd")
+    )
     seen: set[bytes] = set()
     for name in stats.files_written:
         plain = zstandard.ZstdDecompressor().decompressobj().decompress(storage.objects[name])
@@ -206,8 +219,11 @@ def test_start_timeout_when_nothing_arrives(source: Emulator, runtime: Runtime) 
     config = BackupXdrConfig(namespace="test", start_timeout_ms=300, **FAST)
     with connect(source) as cluster:
         job = backup_xdr(config, storage, cluster, runtime=runtime, stats_delay=0.05)
-        with pytest.raises(ClusterError, match=r"no record arrived from the cluster within 300 ms: check that "
-                                               r"127\.0\.0\.1:\d+ is reachable"):
+        with pytest.raises(
+            ClusterError,
+            match=r"no record arrived from the cluster within 300 ms: check that "
+            r"127\.0\.0\.1:\d+ is reachable",
+        ):
             job.wait(10)
     assert not source.shippers[0].dcs  # cleaned up
 
@@ -274,8 +290,15 @@ def test_progress_callback(source: Emulator, runtime: Runtime) -> None:
 
     config = BackupXdrConfig(namespace="test", **FAST)
     with connect(source) as cluster:
-        backup_xdr(config, MemoryStorage(), cluster, runtime=runtime, stats_delay=0.05, progress=progress,
-                   progress_interval=0.05).wait(30)
+        backup_xdr(
+            config,
+            MemoryStorage(),
+            cluster,
+            runtime=runtime,
+            stats_delay=0.05,
+            progress=progress,
+            progress_interval=0.05,
+        ).wait(30)
     assert seen and seen[-1].records_written == 100
 
 

@@ -23,8 +23,13 @@ from tests.xdr.conftest import run_backup, run_restore
 def load(em: Emulator, n: int) -> None:
     expires = em.clock.cl_seconds() + 86400
     for i in range(n):
-        em.put_raw("test", "s", i, [("v", 3, b"value-%06d" % i), ("i", 1, i.to_bytes(8, "big"))],
-                   void_time=0 if i % 2 else expires)
+        em.put_raw(
+            "test",
+            "s",
+            i,
+            [("v", 3, b"value-%06d" % i), ("i", 1, i.to_bytes(8, "big"))],
+            void_time=0 if i % 2 else expires,
+        )
 
 
 def digests_in(storage: MemoryStorage) -> Counter[bytes]:

@@ -29,8 +29,13 @@ def sample_message(set_name: bytes = b"set1", key: int = 777, value: bytes = b"z
     """backup-go's test message as decoded in wire-protocol.md §10.2 (built from that description)."""
     key_particle = b"\x01" + key.to_bytes(8, "big")
     digest = hashlib.new("ripemd160", set_name + key_particle).digest()
-    fields = [field(0, b"source-ns1"), field(4, digest), field(1, set_name), field(2, key_particle),
-              field(14, bytes.fromhex("0000006dc9dd6998"))]
+    fields = [
+        field(0, b"source-ns1"),
+        field(4, digest),
+        field(1, set_name),
+        field(2, key_particle),
+        field(14, bytes.fromhex("0000006dc9dd6998")),
+    ]
     op = struct.pack(">IBBBB", 4 + 1 + len(value), 2, 3, 0, 1) + b"a" + value
     header = struct.pack(">BBBBBBIIIHH", 22, 0x10, 0x01, 0x10, 0, 0, 2, 2592000, 0, len(fields), 1)
     body = header + b"".join(fields) + op
@@ -218,14 +223,22 @@ def _self_signed(tmp: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "xdr-receiver")])
     now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("xdr-receiver")]), critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("xdr-receiver")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 

@@ -34,8 +34,7 @@ def asbx_file(number: int, entries: list[tuple[bytes, bytes]]) -> bytes:
 def test_files_restored_in_number_order(target: Emulator, runtime: Runtime) -> None:
     digest = key_digest("s", 1)
     # version k of the record in file k; text order would restore _10 before _2
-    storage = MemoryStorage({f"0_test_{k}.asbx": asbx_file(k, [(digest, version(k, digest, k))])
-                             for k in range(1, 11)})
+    storage = MemoryStorage({f"0_test_{k}.asbx": asbx_file(k, [(digest, version(k, digest, k))]) for k in range(1, 11)})
     stats = run_restore(target, storage, runtime)
     assert stats.records_read == 10 and stats.records_written == 10 and stats.files == 10
     assert target.get_raw("test", digest=digest).bins == [("v", 1, (10).to_bytes(8, "big"))]  # type: ignore[union-attr]
@@ -96,8 +95,9 @@ def test_restore_into_two_nodes_goes_to_the_owners(runtime: Runtime) -> None:
     for i in range(200):
         digest = key_digest("s", i)
         entries.append((digest, version(i, digest, 1)))
-    storage = MemoryStorage({"0_test_1.asbx": asbx_file(1, entries[:100]),
-                             "1_test_2.asbx": asbx_file(2, entries[100:])})
+    storage = MemoryStorage(
+        {"0_test_1.asbx": asbx_file(1, entries[:100]), "1_test_2.asbx": asbx_file(2, entries[100:])}
+    )
     with EmulatedCluster(nodes=2, namespaces=("test",)) as cluster:
         stats = run_restore(cluster.nodes[0], storage, runtime, parallel=2)
         assert stats.records_written == 200 and stats.files == 2
@@ -119,8 +119,9 @@ def test_transient_failure_retried_in_order(target: Emulator, runtime: Runtime) 
     from aerobackup import RetryPolicy
 
     digest = key_digest("s", 1)
-    storage = MemoryStorage({"0_test_1.asbx": asbx_file(1, [(digest, version(1, digest, 1)),
-                                                            (digest, version(2, digest, 2))])})
+    storage = MemoryStorage(
+        {"0_test_1.asbx": asbx_file(1, [(digest, version(1, digest, 1)), (digest, version(2, digest, 2))])}
+    )
     target.faults.error(14, kinds={"write"}, digests={digest}, times=1)  # the first write: key busy
     stats = run_restore(target, storage, runtime, no_generation=True, retry=RetryPolicy(base_timeout_ms=10))
     assert stats.records_written == 2 and stats.records_failed == 0
@@ -137,6 +138,7 @@ def test_transient_failure_exhausted(target: Emulator, runtime: Runtime) -> None
     expected = r"record [0-9a-f]{40} in namespace test: the server answered result 14 \(still, after 3 attempts\)"
     with pytest.raises(RecordError, match=expected):
         run_restore(target, storage, runtime, retry=RetryPolicy(base_timeout_ms=1, max_retries=2))
-    stats = run_restore(target, storage, runtime, ignore_record_error=True,
-                        retry=RetryPolicy(base_timeout_ms=1, max_retries=2))
+    stats = run_restore(
+        target, storage, runtime, ignore_record_error=True, retry=RetryPolicy(base_timeout_ms=1, max_retries=2)
+    )
     assert (stats.records_written, stats.records_failed) == (0, 1)
