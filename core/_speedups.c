@@ -21,6 +21,8 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#include <math.h>
+#include <limits.h>
 
 /* ------------------------------------------------------------------------------------------ */
 /* helpers                                                                                    */
@@ -696,6 +698,341 @@ finish:
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* ASB record encoding (aerobackup.plugins.codecs.asb_encode.encode_batch)                    */
+
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static inline Py_ssize_t b64_len(Py_ssize_t n) { return ((n + 2) / 3) * 4; }
+
+/* Standard base64 with padding (binascii.b2a_base64(data, newline=False)). */
+static unsigned char *b64_put(unsigned char *o, const unsigned char *s, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = ((uint32_t)s[i] << 16) | ((uint32_t)s[i + 1] << 8) | s[i + 2];
+        o[0] = (unsigned char)B64[v >> 18]; o[1] = (unsigned char)B64[(v >> 12) & 63];
+        o[2] = (unsigned char)B64[(v >> 6) & 63]; o[3] = (unsigned char)B64[v & 63];
+        o += 4;
+    }
+    if (n - i == 1) {
+        uint32_t v = (uint32_t)s[i] << 16;
+        o[0] = (unsigned char)B64[v >> 18]; o[1] = (unsigned char)B64[(v >> 12) & 63]; o[2] = '='; o[3] = '=';
+        o += 4;
+    } else if (n - i == 2) {
+        uint32_t v = ((uint32_t)s[i] << 16) | ((uint32_t)s[i + 1] << 8);
+        o[0] = (unsigned char)B64[v >> 18]; o[1] = (unsigned char)B64[(v >> 12) & 63];
+        o[2] = (unsigned char)B64[(v >> 6) & 63]; o[3] = '=';
+        o += 4;
+    }
+    return o;
+}
+
+/* Decimal of a signed 64-bit value; returns the end. */
+static unsigned char *dec_put(unsigned char *o, long long v) {
+    char tmp[24];
+    int n = 0;
+    unsigned long long u = v < 0 ? (unsigned long long)0 - (unsigned long long)v : (unsigned long long)v;
+    do { tmp[n++] = (char)('0' + u % 10); u /= 10; } while (u);
+    if (v < 0) *o++ = '-';
+    while (n) *o++ = (unsigned char)tmp[--n];
+    return o;
+}
+
+static int ob_dec(OutBuf *b, long long v) {
+    if (ob_reserve(b, 21) < 0) return -1;
+    b->len = dec_put(b->p + b->len, v) - b->p;
+    return 0;
+}
+
+static int ob_str(OutBuf *b, const char *s) { return ob_put(b, s, (Py_ssize_t)strlen(s)); }
+
+/* Python's b"%.17g" % v (and format_double's nan/-nan by sign bit). */
+static int ob_double(OutBuf *b, double v) {
+    if (v != v) return ob_str(b, signbit(v) ? "-nan" : "nan");
+    char *s = PyOS_double_to_string(v, 'g', 17, 0, NULL);
+    if (s == NULL) return -1;
+    int r = ob_str(b, s);
+    PyMem_Free(s);
+    return r;
+}
+
+static double rd_double(const unsigned char *p) {
+    uint64_t u = ((uint64_t)rd_u32(p) << 32) | rd_u32(p + 4);
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
+
+/* Signed big-endian integer of n <= 8 bytes (int.from_bytes(..., signed=True)). */
+static long long rd_signed(const unsigned char *p, Py_ssize_t n) {
+    if (n == 0) return 0;
+    uint64_t u = 0;
+    for (Py_ssize_t i = 0; i < n; i++) u = (u << 8) | p[i];
+    if (n < 8 && (p[0] & 0x80)) u |= ~(uint64_t)0 << (8 * n);
+    return (long long)u;
+}
+
+/* escape(name.encode("utf-8", "surrogateescape")): backslash before \, space, newline. */
+static PyObject *escaped_name(PyObject *name) {
+    PyObject *raw = PyUnicode_AsEncodedString(name, "utf-8", "surrogateescape");
+    if (raw == NULL) return NULL;
+    const char *s = PyBytes_AS_STRING(raw);
+    Py_ssize_t n = PyBytes_GET_SIZE(raw), extra = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (s[i] == '\\' || s[i] == ' ' || s[i] == '\n') extra++;
+    if (!extra) return raw;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n + extra);
+    if (out == NULL) { Py_DECREF(raw); return NULL; }
+    char *o = PyBytes_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (s[i] == '\\' || s[i] == ' ' || s[i] == '\n') *o++ = '\\';
+        *o++ = s[i];
+    }
+    Py_DECREF(raw);
+    return out;
+}
+
+/* The blob-like types and their ASB letter (C text_bytes_type_to_label), 0 for others. */
+static char bytes_label(long t) {
+    switch (t) {
+    case 4: return 'B'; case 7: return 'J'; case 8: return 'C'; case 9: return 'P';
+    case 10: return 'R'; case 11: return 'H'; case 12: return 'E'; case 18: return 'Y';
+    case 19: return 'M'; case 20: return 'L';
+    default: return 0;
+    }
+}
+
+#define ENC_COLS 9
+
+static PyObject *py_asb_encode_batch(PyObject *self, PyObject *args, PyObject *kwargs) {
+    (void)self;
+    static char *kwlist[] = {"batch", "compact", NULL};
+    PyObject *batch, *compact_obj = Py_False;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:encode_batch", kwlist, &batch, &compact_obj)) return NULL;
+    PyObject *cols[ENC_COLS] = {NULL};
+    PyObject *bufobj = NULL, *nsobj = NULL, *ns_esc = NULL, *set_obj = NULL, *set_esc = NULL;
+    PyObject *slot_name[NAME_CACHE] = {NULL}; /* borrowed identities */
+    PyObject *slot_esc[NAME_CACHE] = {NULL};  /* strong */
+    Py_buffer view;
+    int have_view = 0, delegate = 1;
+    OutBuf out = {NULL, 0, 0};
+    PyObject *result = NULL;
+    static PyObject **col_names[ENC_COLS] = {&s_sets, &s_digests, &s_keys, &s_generations, &s_void_times,
+                                             &s_bin_index, &s_bin_names, &s_bin_types, &s_bin_starts};
+    int compact = PyObject_IsTrue(compact_obj);
+    if (compact < 0) { PyErr_Clear(); goto finish; }
+    bufobj = PyObject_GetAttr(batch, s_buffer);
+    if (bufobj == NULL) { PyErr_Clear(); goto finish; }
+    if (!PyBytes_CheckExact(bufobj) && !PyByteArray_CheckExact(bufobj)) goto finish;
+    if (PyObject_GetBuffer(bufobj, &view, PyBUF_SIMPLE) < 0) { PyErr_Clear(); goto finish; }
+    have_view = 1;
+    const unsigned char *buf = (const unsigned char *)view.buf;
+    const Py_ssize_t blen = view.len;
+    for (int c = 0; c < ENC_COLS; c++) {
+        cols[c] = PyObject_GetAttr(batch, *col_names[c]);
+        if (cols[c] == NULL) { PyErr_Clear(); goto finish; }
+        if (!PyList_CheckExact(cols[c])) goto finish;
+    }
+    PyObject *bends = PyObject_GetAttr(batch, s_bin_ends);
+    if (bends == NULL) { PyErr_Clear(); goto finish; }
+    if (!PyList_CheckExact(bends)) { Py_DECREF(bends); goto finish; }
+    PyObject *sets = cols[0], *digests = cols[1], *keys = cols[2], *gens = cols[3], *voids = cols[4],
+             *bindex = cols[5], *bnames = cols[6], *btypes = cols[7], *bstarts = cols[8];
+    nsobj = PyObject_GetAttr(batch, s_namespace);
+    if (nsobj == NULL) { PyErr_Clear(); Py_DECREF(bends); goto finish; }
+    if (!PyUnicode_CheckExact(nsobj) || (ns_esc = escaped_name(nsobj)) == NULL) {
+        PyErr_Clear();
+        Py_DECREF(bends);
+        goto finish;
+    }
+    /* Python zips the record columns and bin columns with strict=True. */
+    Py_ssize_t n = PyList_GET_SIZE(sets), m = PyList_GET_SIZE(bnames);
+    if (PyList_GET_SIZE(keys) != n || PyList_GET_SIZE(gens) != n || PyList_GET_SIZE(voids) != n ||
+        PyList_GET_SIZE(bindex) != n + 1 || PyList_GET_SIZE(digests) != n || PyList_GET_SIZE(btypes) != m ||
+        PyList_GET_SIZE(bstarts) != m || PyList_GET_SIZE(bends) != m) {
+        Py_DECREF(bends);
+        goto finish;
+    }
+    if (ob_reserve(&out, 64 + n * 200 + m * 32) < 0) { delegate = 0; Py_DECREF(bends); goto finish; }
+    long long lo;
+    if (small_int(PyList_GET_ITEM(bindex, 0), 0, 0, &lo) < 0) { Py_DECREF(bends); goto finish; }
+    /* Python builds all bin lines first (raising on the first bad bin), then the records: a bad
+       bin anywhere means delegation, so the order does not matter here. */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        long long hi, gen, vt;
+        if (small_int(PyList_GET_ITEM(bindex, i + 1), lo, m, &hi) < 0) goto bad;
+        PyObject *key = PyList_GET_ITEM(keys, i), *set_name = PyList_GET_ITEM(sets, i);
+        PyObject *digest = PyList_GET_ITEM(digests, i);
+        if (small_int(PyList_GET_ITEM(gens, i), LLONG_MIN, LLONG_MAX, &gen) < 0) goto bad;
+        if (small_int(PyList_GET_ITEM(voids, i), LLONG_MIN, LLONG_MAX, &vt) < 0) goto bad;
+        if (!PyBytes_CheckExact(digest) || PyBytes_GET_SIZE(digest) != 20) goto bad;
+        if (!PyUnicode_CheckExact(set_name)) goto bad;
+        if (key != Py_None) {
+            PyObject *kt_obj = PyObject_GetAttr(key, s_particle_type);
+            if (kt_obj == NULL) { PyErr_Clear(); goto bad; }
+            long long kt;
+            int bad_t = small_int(kt_obj, LLONG_MIN, LLONG_MAX, &kt);
+            Py_DECREF(kt_obj);
+            if (bad_t) goto bad;
+            PyObject *kd = PyObject_GetAttr(key, s_data);
+            if (kd == NULL) { PyErr_Clear(); goto bad; }
+            if (!PyBytes_CheckExact(kd)) { Py_DECREF(kd); goto bad; }
+            const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(kd);
+            Py_ssize_t dl = PyBytes_GET_SIZE(kd);
+            int rc = 0;
+            if (kt == 3) {
+                rc = ob_str(&out, "+ k S ") || ob_dec(&out, dl) || ob_put(&out, " ", 1) || ob_put(&out, d, dl) ||
+                     ob_put(&out, "\n", 1);
+            } else if (kt == 1) {
+                if (dl > 8) { Py_DECREF(kd); goto bad; }
+                rc = ob_str(&out, "+ k I ") || ob_dec(&out, rd_signed(d, dl)) || ob_put(&out, "\n", 1);
+            } else if (kt == 2) {
+                if (dl < 8) { Py_DECREF(kd); goto bad; }
+                rc = ob_str(&out, "+ k D ") || ob_double(&out, rd_double(d)) || ob_put(&out, "\n", 1);
+            } else if (kt >= 0 && kt < 256 && bytes_label((long)kt)) {
+                if (compact) {
+                    rc = ob_str(&out, "+ k B! ") || ob_dec(&out, dl) || ob_put(&out, " ", 1) ||
+                         ob_put(&out, d, dl) || ob_put(&out, "\n", 1);
+                } else {
+                    Py_ssize_t el = b64_len(dl);
+                    rc = ob_str(&out, "+ k B ") || ob_dec(&out, el) || ob_put(&out, " ", 1) ||
+                         ob_reserve(&out, el + 1);
+                    if (!rc) {
+                        out.len = b64_put(out.p + out.len, d, dl) - out.p;
+                        out.p[out.len++] = '\n';
+                    }
+                }
+            } else {
+                Py_DECREF(kd);
+                goto bad; /* FormatError: Invalid key type */
+            }
+            Py_DECREF(kd);
+            if (rc) goto oom;
+        }
+        if (ob_str(&out, "+ n ") || ob_put(&out, PyBytes_AS_STRING(ns_esc), PyBytes_GET_SIZE(ns_esc)) ||
+            ob_str(&out, "\n+ d ") || ob_reserve(&out, 30))
+            goto oom;
+        b64_put(out.p + out.len, (const unsigned char *)PyBytes_AS_STRING(digest), 20);
+        out.len += 27; /* 20 bytes + the NUL pad byte of Python's joined encoding: 27 chars, then "=" */
+        out.p[out.len++] = '=';
+        out.p[out.len++] = '\n';
+        if (PyUnicode_GET_LENGTH(set_name) != 0) {
+            if (set_name != set_obj) {
+                PyObject *e = escaped_name(set_name);
+                if (e == NULL) { PyErr_Clear(); goto bad; }
+                Py_XDECREF(set_esc);
+                Py_XDECREF(set_obj);
+                set_esc = e;
+                set_obj = set_name;
+                Py_INCREF(set_obj);
+            }
+            if (ob_str(&out, "+ s ") || ob_put(&out, PyBytes_AS_STRING(set_esc), PyBytes_GET_SIZE(set_esc)) ||
+                ob_put(&out, "\n", 1))
+                goto oom;
+        }
+        if (ob_str(&out, "+ g ") || ob_dec(&out, gen) || ob_str(&out, "\n+ t ") || ob_dec(&out, vt) ||
+            ob_str(&out, "\n+ b ") || ob_dec(&out, hi - lo) || ob_put(&out, "\n", 1))
+            goto oom;
+        for (Py_ssize_t j = (Py_ssize_t)lo; j < (Py_ssize_t)hi; j++) {
+            PyObject *name = PyList_GET_ITEM(bnames, j);
+            Py_ssize_t k = j - (Py_ssize_t)lo;
+            PyObject *esc;
+            if (k < NAME_CACHE && slot_name[k] == name) {
+                esc = slot_esc[k];
+            } else {
+                if (!PyUnicode_CheckExact(name)) goto bad;
+                esc = escaped_name(name);
+                if (esc == NULL) { PyErr_Clear(); goto bad; }
+                if (k < NAME_CACHE) {
+                    Py_XDECREF(slot_esc[k]);
+                    slot_esc[k] = esc;
+                    slot_name[k] = name;
+                } else {
+                    /* rare: more bins than cache slots; keep it alive in slot 0's place */
+                    Py_XDECREF(slot_esc[NAME_CACHE - 1]);
+                    slot_esc[NAME_CACHE - 1] = esc;
+                    slot_name[NAME_CACHE - 1] = NULL;
+                }
+            }
+            const char *en = PyBytes_AS_STRING(esc);
+            Py_ssize_t enl = PyBytes_GET_SIZE(esc);
+            long long t, s, e;
+            if (small_int(PyList_GET_ITEM(btypes, j), LLONG_MIN, LLONG_MAX, &t) < 0) goto bad;
+            if (small_int(PyList_GET_ITEM(bstarts, j), 0, blen, &s) < 0) goto bad;
+            if (small_int(PyList_GET_ITEM(bends, j), s, blen, &e) < 0) goto bad;
+            const unsigned char *v = buf + s;
+            Py_ssize_t vl = (Py_ssize_t)(e - s);
+            char label = (t >= 0 && t < 256) ? bytes_label((long)t) : 0;
+            int rc;
+            if (t == 1) {
+                if (vl > 8) goto bad;
+                rc = ob_str(&out, "- I ") || ob_put(&out, en, enl) || ob_put(&out, " ", 1) ||
+                     ob_dec(&out, rd_signed(v, vl)) || ob_put(&out, "\n", 1);
+            } else if (t == 3) {
+                rc = ob_str(&out, "- S ") || ob_put(&out, en, enl) || ob_put(&out, " ", 1) || ob_dec(&out, vl) ||
+                     ob_put(&out, " ", 1) || ob_put(&out, v, vl) || ob_put(&out, "\n", 1);
+            } else if (label) {
+                char pre[6] = {'-', ' ', label, compact ? '!' : ' ', ' ', 0};
+                if (!compact) pre[4] = 0;
+                rc = ob_str(&out, pre) || ob_put(&out, en, enl) || ob_put(&out, " ", 1);
+                if (!rc && compact) {
+                    rc = ob_dec(&out, vl) || ob_put(&out, " ", 1) || ob_put(&out, v, vl) || ob_put(&out, "\n", 1);
+                } else if (!rc) {
+                    Py_ssize_t el = b64_len(vl);
+                    rc = ob_dec(&out, el) || ob_put(&out, " ", 1) || ob_reserve(&out, el + 1);
+                    if (!rc) {
+                        out.len = b64_put(out.p + out.len, v, vl) - out.p;
+                        out.p[out.len++] = '\n';
+                    }
+                }
+            } else if (t == 2) {
+                if (s + 8 > blen) goto bad; /* Python unpacks 8 bytes at s, whatever e is */
+                rc = ob_str(&out, "- D ") || ob_put(&out, en, enl) || ob_put(&out, " ", 1) ||
+                     ob_double(&out, rd_double(v)) || ob_put(&out, "\n", 1);
+            } else if (t == 17) {
+                if (s >= blen) goto bad;
+                rc = ob_str(&out, "- Z ") || ob_put(&out, en, enl) || ob_str(&out, v[0] ? " T\n" : " F\n");
+            } else if (t == 0) {
+                rc = ob_str(&out, "- N ") || ob_put(&out, en, enl) || ob_put(&out, "\n", 1);
+            } else if (t == 23) {
+                Py_ssize_t start = (Py_ssize_t)e;
+                if (vl >= 3) start = (Py_ssize_t)s + 3 + 8 * (Py_ssize_t)rd_u16(v + 1);
+                if (start > e) goto bad;
+                rc = ob_str(&out, "- G ") || ob_put(&out, en, enl) || ob_put(&out, " ", 1) ||
+                     ob_dec(&out, (long long)(e - start)) || ob_put(&out, " ", 1) ||
+                     ob_put(&out, buf + start, (Py_ssize_t)e - start) || ob_put(&out, "\n", 1);
+            } else {
+                goto bad; /* FormatError: Invalid bytes type */
+            }
+            if (rc) goto oom;
+        }
+        lo = hi;
+    }
+    if (lo != m) goto bad; /* Python's strict zips: every bin belongs to a record */
+    Py_DECREF(bends);
+    result = PyBytes_FromStringAndSize((const char *)out.p, out.len);
+    delegate = 0;
+    goto finish;
+oom:
+    Py_DECREF(bends);
+    delegate = 0;
+    goto finish;
+bad:
+    Py_DECREF(bends);
+finish:
+    if (have_view) PyBuffer_Release(&view);
+    for (int c = 0; c < ENC_COLS; c++) Py_XDECREF(cols[c]);
+    for (int k = 0; k < NAME_CACHE; k++) Py_XDECREF(slot_esc[k]);
+    Py_XDECREF(bufobj);
+    Py_XDECREF(nsobj);
+    Py_XDECREF(ns_esc);
+    Py_XDECREF(set_obj);
+    Py_XDECREF(set_esc);
+    PyMem_Free(out.p);
+    if (!delegate) return result;
+    return call_reference("aerobackup.plugins.codecs.asb_encode", "encode_batch_py", args, kwargs);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* module                                                                                     */
 
 static PyMethodDef methods[] = {
@@ -704,6 +1041,9 @@ static PyMethodDef methods[] = {
     {"batch_write_request", (PyCFunction)(void (*)(void))py_batch_write_request, METH_VARARGS | METH_KEYWORDS,
      "batch_write_request(batch, rows, ttls, flags, *, timeout_ms=0, names=None) -> bytes: "
      "aerobackup.wire.messages.batch_write_request in C."},
+    {"asb_encode_batch", (PyCFunction)(void (*)(void))py_asb_encode_batch, METH_VARARGS | METH_KEYWORDS,
+     "asb_encode_batch(batch, compact=False) -> bytes: "
+     "aerobackup.plugins.codecs.asb_encode.encode_batch in C."},
     {NULL, NULL, 0, NULL},
 };
 
