@@ -30,7 +30,9 @@ retry, else the whole seconds since the oldest such record was queued (at least 
 from __future__ import annotations
 
 import collections
+import select
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -155,6 +157,7 @@ class _Stream:
         self.sock: socket.socket | None = None
         self.progress_at = time.monotonic()  # last send or ack: a stalled connection is given up
         self.cut_sock: socket.socket | None = None  # the connection a drop_after fault cut
+        self.io_lock = threading.Lock()  # TLS: sends and receives take turns on the session
         node = shipper.node
         self.partitions = [p for p in range(N_PARTITIONS) if node.owns(p)]
         self.recoveries_pending = len(self.partitions)
@@ -279,9 +282,12 @@ class _Stream:
                 try:
                     sock = socket.create_connection(self.dest, timeout=2.0)
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    tls = self.shipper.tls
+                    if tls is not None:
+                        sock = tls.wrap_socket(sock, server_hostname=self.shipper.tls_name or self.dest[0])
                     sock.settimeout(None)
                     return sock
-                except OSError:
+                except (OSError, ssl.SSLError):
                     pass
             self.stats["retry_conn_reset"] += 1
             self.stopped.wait(delay)
@@ -349,7 +355,8 @@ class _Stream:
                 if cut:  # acks that still arrive on this connection are lost with it
                     self.cut_sock = sock
             try:
-                sock.sendall(b"".join(m for _i, m in pairs))
+                with self.io_lock:
+                    sock.sendall(b"".join(m for _i, m in pairs))
             except OSError:
                 return
             if cut:
@@ -360,9 +367,19 @@ class _Stream:
 
     def _read_acks(self, sock: socket.socket) -> None:
         buf = b""
+        tls = isinstance(sock, ssl.SSLSocket)
         try:
             while True:
-                data = sock.recv(65536)
+                if tls:  # one TLS session, two threads: wait outside the lock, read inside it
+                    assert isinstance(sock, ssl.SSLSocket)
+                    if not sock.pending() and not select.select([sock], [], [], 0.2)[0]:
+                        if self.sock is not sock:
+                            break
+                        continue
+                    with self.io_lock:
+                        data = sock.recv(65536)
+                else:
+                    data = sock.recv(65536)
                 if not data:
                     break
                 buf += data
@@ -415,9 +432,14 @@ def _params(text: str) -> dict[str, str]:
 class XdrShipper:
     """The XDR side of one emulated node. Build with :meth:`attach`."""
 
-    def __init__(self, node: Any, *, window: int = 64) -> None:
+    def __init__(
+        self, node: Any, *, window: int = 64, tls: ssl.SSLContext | None = None, tls_name: str | None = None
+    ) -> None:
         self.node = node
         self.window = window
+        #: client-side TLS to the receiver (a real DC's TLS settings)
+        self.tls = tls
+        self.tls_name = tls_name
         self.faults = ShipperFaults()
         #: counters of the streams that have ended (success, retry_conn_reset, retry_dest, ...)
         self.totals: dict[str, int] = {}
@@ -429,10 +451,13 @@ class XdrShipper:
     # --- installing -------------------------------------------------------------------------
 
     @classmethod
-    def attach(cls, target: Any, *, window: int = 64) -> list[XdrShipper]:
-        """Give a node (an Emulator) or every node of an EmulatedCluster an XDR shipper."""
+    def attach(
+        cls, target: Any, *, window: int = 64, tls: ssl.SSLContext | None = None, tls_name: str | None = None
+    ) -> list[XdrShipper]:
+        """Give a node (an Emulator) or every node of an EmulatedCluster an XDR shipper
+        (``tls``: connect to the receiver with this client context, checking ``tls_name``)."""
         nodes = list(getattr(target, "nodes", None) or [target])
-        shippers = [cls(n, window=window) for n in nodes]
+        shippers = [cls(n, window=window, tls=tls, tls_name=tls_name) for n in nodes]
         for s in shippers:
             s._install()
         return shippers

@@ -325,3 +325,46 @@ def test_node_losing_its_dc_is_set_up_again(source: Emulator, target: Emulator, 
     assert not shipper.dcs
     run_restore(target, storage, runtime)
     assert stored(target) == stored(source)
+
+
+def test_tls_end_to_end(target: Emulator, runtime: Runtime, tmp_path: Any) -> None:
+    import ssl
+
+    from aerobackup.config import TlsConfig
+
+    from tests.xdr.test_receiver import _self_signed
+
+    cert, key = _self_signed(tmp_path)
+    with Emulator(namespaces=("test",)) as src:
+        shippers = XdrShipper.attach(src, tls=ssl.create_default_context(cafile=str(cert)), tls_name="xdr-receiver")
+        try:
+            for i in range(500):
+                src.put_raw("test", "s", i, [("v", 3, b"tls-%d" % i)])
+            storage = MemoryStorage()
+            stats = run_backup(src, storage, runtime, tls=TlsConfig(cert_file=str(cert), key_file=str(key)))
+            assert stats.records_written == 500
+            assert shippers[0].totals["success"] == 500
+        finally:
+            XdrShipper.detach_all(shippers)
+        run_restore(target, storage, runtime)
+        assert stored(target) == stored(src)
+
+
+def test_tls_receiver_refuses_a_plain_sender(runtime: Runtime, tmp_path: Any) -> None:
+    from aerobackup.config import TlsConfig
+
+    from tests.xdr.test_receiver import _self_signed
+
+    cert, key = _self_signed(tmp_path)
+    with Emulator(namespaces=("test",)) as src:
+        shippers = XdrShipper.attach(src)  # no TLS on the cluster side
+        try:
+            src.put_raw("test", "s", 1, [("v", 1, bytes(8))])
+            config = BackupXdrConfig(
+                namespace="test", tls=TlsConfig(cert_file=str(cert), key_file=str(key)), start_timeout_ms=500, **FAST
+            )
+            with connect(src) as cluster:
+                with pytest.raises(ClusterError, match="no record arrived from the cluster within 500 ms"):
+                    backup_xdr(config, MemoryStorage(), cluster, runtime=runtime, stats_delay=0.05).wait(20)
+        finally:
+            XdrShipper.detach_all(shippers)
