@@ -153,7 +153,8 @@ class XdrReceiver:
     def start(self) -> tuple[str, int]:
         """Bind and start accepting; returns the address actually bound (port 0 → a free one)."""
         try:
-            listener = socket.create_server((self.host, self.port), backlog=128, reuse_port=False)
+            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+            listener = socket.create_server((self.host.strip("[]"), self.port), family=family, backlog=128)
         except OSError as exc:
             raise ConfigError(
                 "backup_xdr.local_port", f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}"

@@ -273,3 +273,12 @@ def test_tls_many_messages_and_idle_timeout(tmp_path: Path) -> None:
             assert s.recv(1) == b""  # idle past the read timeout: closed
             assert time.monotonic() - t < 3.0
         assert r.stats().messages == 300
+
+
+def test_port_in_use_is_a_config_error(rec: Recorder) -> None:
+    from aerobackup import ConfigError
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=rf"^backup_xdr.local_port: cannot listen on 127\.0\.0\.1:{port}: "):
+            XdrReceiver(rec, port=port).start()
