@@ -471,10 +471,18 @@ def _node_names(source: RecordSource, config: BackupConfig) -> list[str]:
     if config.node_list:
         resolve = getattr(source, "node_for_address", None)
         return [str(resolve(a).name) if resolve is not None else a for a in config.node_list]
-    get_nodes = getattr(source, "nodes", None)
-    if get_nodes is None:
+    nodes = list_nodes(source)
+    if nodes is None:
         raise ConfigError("backup.parallel_nodes", "this record source cannot list its nodes")
-    return [str(getattr(n, "name", n)) for n in get_nodes()]
+    return [str(getattr(n, "name", n)) for n in nodes]
+
+
+def list_nodes(source: object) -> list[Any] | None:
+    """The source's nodes (a ``nodes`` property or method), or None when it has none."""
+    nodes = getattr(source, "nodes", None)
+    if nodes is None:
+        return None
+    return list(nodes() if callable(nodes) else nodes)
 
 
 def _metadata(source: RecordSource, config: BackupConfig) -> tuple[list[SIndex], list[UDF]]:
@@ -507,8 +515,9 @@ def make_backup_runner(
     transforms = build_transforms(rt, config.compression, config.encryption, config.secret_agent, "backup")
     prefix = config.output_file_prefix or config.namespace
 
+    _check_destination(storage, config, suffix, where)  # before the job starts: errors surface at once
+
     def run(control: JobControl) -> None:
-        _check_destination(storage, config, suffix, where)
         resumed: BackupState | None = None
         if config.continue_from is not None:
             resumed = load_state(storage, config.continue_from)

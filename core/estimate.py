@@ -17,6 +17,7 @@ import statistics
 from dataclasses import dataclass
 from typing import BinaryIO, cast
 
+from .backup import list_nodes as _list_nodes
 from .backup import scan_request, slice_batch
 from .config import BackupConfig
 from .datapath import PartitionCursor, RecordSource
@@ -24,7 +25,7 @@ from .protocols import EncoderOptions
 from .runtime import Runtime
 from .tasks import build_transforms, wrap_writer
 
-__all__ = ["BackupEstimate", "confidence_z", "estimate"]
+__all__ = ["BackupEstimate", "confidence_z", "estimate", "record_count"]
 
 #: asbackup's confidence for the total (BACKUP_FILE_ESTIMATE_CONFIDENCE_LEVEL).
 TOTAL_CONFIDENCE = 0.999
@@ -50,6 +51,38 @@ class BackupEstimate:
     compression_ratio: float  # stored bytes / encoded bytes of the sample
     total_bytes: int | None  # upper bound of the backup size (99.9 %)
     confidence: float = TOTAL_CONFIDENCE
+
+
+def _info_field(answer: str, name: str) -> int | None:
+    for part in answer.replace(":", ";").split(";"):
+        key, _, value = part.partition("=")
+        if key.strip() == name and value.strip().isdigit():
+            return int(value)
+    return None
+
+
+def record_count(source: RecordSource, config: BackupConfig) -> int | None:
+    """Records in the namespace (or its listed sets): the source's own count if it has one,
+    else the sum over nodes of ``master_objects`` (``objects`` of each set) from info."""
+    counter = getattr(source, "record_count", None)
+    if counter is not None:
+        return int(counter(config.namespace))
+    info = getattr(source, "info", None)
+    nodes = _list_nodes(source)
+    if info is None or nodes is None:
+        return None
+    total = 0
+    for node in nodes:
+        name = str(getattr(node, "name", node))
+        if config.set_list:
+            for set_name in config.set_list:
+                total += _info_field(info(f"sets/{config.namespace}/{set_name}", node=name), "objects") or 0
+        else:
+            value = _info_field(info(f"namespace/{config.namespace}", node=name), "master_objects")
+            if value is None:
+                return None
+            total += value
+    return total
 
 
 def estimate(source: RecordSource, rt: Runtime, config: BackupConfig) -> BackupEstimate:
@@ -96,8 +129,7 @@ def estimate(source: RecordSource, rt: Runtime, config: BackupConfig) -> BackupE
     if exhausted:
         records: int | None = n
     else:
-        counter = getattr(source, "record_count", None)
-        records = int(counter(config.namespace)) if counter is not None else None
+        records = record_count(source, config)
     mean = statistics.fmean(sizes) if n else 0.0
     variance = statistics.variance(sizes) if n > 1 else 0.0
     upper = math.ceil(mean + confidence_z(RECORD_CONFIDENCE, 1) * math.sqrt(variance / n)) if n > 1 else int(mean)

@@ -2,7 +2,7 @@
 
 One ``RateLimiter`` per job and per unit (records or bytes): every task draws from it, so the
 limit holds for the whole job however many tasks run. A bucket holds at most one second of
-tokens, so a pause never turns into a burst above the limit. A draw larger than the bucket goes
+tokens and starts empty, so a pause never turns into a burst above the limit. A draw larger than the bucket goes
 into debt and the next caller waits it out, so huge batches are throttled too.
 """
 
@@ -28,7 +28,7 @@ class RateLimiter:
         self.rate = float(rate)
         self._clock = clock
         self._lock = threading.Lock()
-        self._tokens = self.rate  # start with one second's worth
+        self._tokens = 0.0  # start empty: n units take n / rate seconds from the first one
         self._last = clock()
         self._cancelled = cancelled
 
