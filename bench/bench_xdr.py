@@ -121,15 +121,17 @@ def blast(host: str, port: int, records: int) -> None:
 
 def answer(port_file: str) -> None:
     """Run in a subprocess: a one-node "server" answering every AS_MSG with a bare OK reply, in
-    bulk (one send per read), so a restore's own cost shows."""
+    bulk (one send per read), so a restore's own cost shows. One thread per connection."""
     import socket
+    import threading
 
     listener = socket.create_server(("127.0.0.1", 0))
     with open(port_file, "w") as f:
         f.write(str(listener.getsockname()[1]))
     ok = bytes.fromhex("0203000000000016") + bytes([22]) + bytes(21)
-    while True:
-        conn, _ = listener.accept()
+
+    def serve_one(conn: socket.socket) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         buf = b""
         while True:
             data = conn.recv(1 << 20)
@@ -147,6 +149,10 @@ def answer(port_file: str) -> None:
             if count:
                 conn.sendall(ok * count)
         conn.close()
+
+    while True:
+        conn, _ = listener.accept()
+        threading.Thread(target=serve_one, args=(conn,), daemon=True).start()
 
 
 class _AnsweringCluster:
