@@ -320,9 +320,10 @@ class XdrReceiver:
             items: list[tuple[XdrToken, AckSlot]] = []
             fatal = False
             view = memoryview(buf)
+            count = nbytes = 0
             try:
                 while end - pos >= 8:
-                    value = int.from_bytes(view[pos : pos + 8], "big")
+                    value = _unpack_u64(buf, pos)[0]
                     version, mtype, size = value >> 56, (value >> 48) & 0xFF, value & 0xFFFF_FFFF_FFFF
                     if version != 2 or mtype != MsgType.AS_MSG or size > PROTO_SIZE_MAX:
                         log.warning(
@@ -334,10 +335,12 @@ class XdrReceiver:
                         break
                     if end - pos - 8 < size:
                         break
+                    if size > 1 and buf[pos + 9] & Info1.XDR:  # §10.4: stored without the XDR bit
+                        buf[pos + 9] &= _NOT_XDR
                     msg = bytes(view[pos : pos + 8 + size])
                     pos += 8 + size
-                    conn.messages += 1
-                    conn.bytes += 8 + size
+                    count += 1
+                    nbytes += 8 + size
                     token = _token(msg, names)
                     if token is None:  # malformed: ask for a retry, then drop the connection (§10.3)
                         conn.retries += 1
@@ -352,6 +355,8 @@ class XdrReceiver:
                     items.append((token, AckSlot()))
             finally:
                 view.release()
+                conn.messages += count
+                conn.bytes += nbytes
             if order and not first.is_set():
                 first.set()
             admitted = iter(self._admit(items, conn)) if items else iter(())
@@ -437,6 +442,7 @@ _SKIP = XdrToken("", b"", b"")
 
 
 _FIELD = struct.Struct(">IB")
+_unpack_u64 = struct.Struct(">Q").unpack_from
 _F_NAMESPACE, _F_SET, _F_KEY, _F_DIGEST = Field.NAMESPACE, Field.SET, Field.KEY, Field.DIGEST
 _NOT_XDR = 0xFF & ~Info1.XDR
 
@@ -479,7 +485,7 @@ def _token(msg: bytes, names: dict[bytes, str]) -> XdrToken | None:
         ns = namespace.decode("utf-8", "replace")
         if len(names) < 64:
             names[namespace] = ns
-    payload = msg[:9] + bytes((msg[9] & _NOT_XDR,)) + msg[10:] if msg[9] & 0x10 else msg
+    payload = msg[:9] + bytes((msg[9] & _NOT_XDR,)) + msg[10:] if msg[9] & Info1.XDR else msg
     return XdrToken(ns, digest, payload)
 
 
