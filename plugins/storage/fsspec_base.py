@@ -13,12 +13,16 @@ removing, and a per-store writer for ``open_write``:
   clean exit and discarded on error. Its finalizer is disarmed so a dropped handle never
   completes a partial upload.
 
+Reads are ranged GETs of ``read_block_size`` with ``read_ahead`` ranges fetched ahead by worker
+threads, so a sequential restore does not pay one round trip per block.
+
 Every library exception is turned into a one-line ``StorageError`` naming the location (see
 ``StorageErrors``): not found, access denied, unreachable endpoint (``TransientStorageError``).
 """
 
 from __future__ import annotations
 
+import collections
 import io
 import queue
 import threading
@@ -173,6 +177,58 @@ class ReadHandle(io.RawIOBase):
             except Exception:
                 pass  # a reader's close frees a connection; nothing to lose
         super().close()
+
+
+class _Prefetcher:
+    """Sequential reads of one object as ranged GETs of ``block`` bytes, ``depth`` of them
+    fetched ahead by worker threads (bounded memory: about ``depth + 1`` blocks). Hides the
+    round-trip latency that a one-range-at-a-time reader pays per block."""
+
+    def __init__(self, fs: Any, path: str, size: int, block: int, depth: int) -> None:
+        self.fs, self.path, self.size, self.block = fs, path, size, block
+        self._pool = ThreadPoolExecutor(depth, thread_name_prefix="aerobackup-read") if size > block else None
+        self._pending: collections.deque[Future[bytes]] = collections.deque()
+        self._next = 0
+        self._current = memoryview(b"")
+        self._pos = 0
+        for _ in range(max(1, depth)):
+            self._schedule()
+
+    def _schedule(self) -> None:
+        if self._next >= self.size:
+            return
+        start, end = self._next, min(self._next + self.block, self.size)
+        self._next = end
+        if self._pool is not None:
+            self._pending.append(self._pool.submit(self.fs.cat_file, self.path, start=start, end=end))
+        else:
+            done: Future[bytes] = Future()
+            done.set_result(self.fs.cat_file(self.path, start=start, end=end))
+            self._pending.append(done)
+
+    def read(self, size: int = -1) -> bytes:
+        want = self.size if size is None or size < 0 else size
+        out: list[memoryview] = []
+        while want > 0:
+            if self._pos >= len(self._current):
+                if not self._pending:
+                    break
+                self._current = memoryview(self._pending.popleft().result())
+                self._pos = 0
+                self._schedule()
+            piece = self._current[self._pos : self._pos + want]
+            self._pos += len(piece)
+            want -= len(piece)
+            out.append(piece)
+        return out[0].tobytes() if len(out) == 1 else b"".join(out)
+
+    def close(self) -> None:
+        for future in self._pending:
+            future.cancel()
+        self._pending.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
 
 class PartUploader(Protocol):
@@ -442,6 +498,7 @@ class FsspecStorage:
         errors: StorageErrors,
         make_writer: Callable[[str, str], _Writer],
         read_block_size: int = 8 << 20,
+        read_ahead: int = 3,
     ) -> None:
         self.fs = fs
         self.root = root.strip("/")
@@ -449,6 +506,7 @@ class FsspecStorage:
         self.errors = errors
         self._make_writer = make_writer
         self.read_block_size = read_block_size
+        self.read_ahead = read_ahead  # ranges fetched ahead by each reader
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.errors.location!r})"
@@ -514,7 +572,11 @@ class FsspecStorage:
     def open_read(self, name: str) -> BinaryIO:
         path = self.path(name)
         try:
-            inner = self.fs.open(path, "rb", block_size=self.read_block_size, cache_type="readahead")
+            self.fs.invalidate_cache(path)
+            detail = self.fs.info(path)
+            if detail.get("type") == "directory":
+                raise FileNotFoundError(path)
+            inner = _Prefetcher(self.fs, path, int(detail.get("size") or 0), self.read_block_size, self.read_ahead)
         except Exception as exc:
             raise self.errors.translate(exc, what="open for reading", name=name) from exc
         return ReadHandle(inner, self.errors, name)  # type: ignore[return-value]
