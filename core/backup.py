@@ -29,8 +29,8 @@ from .model import UDF, RecordBatch, SIndex
 from .protocols import Encoder, EncoderOptions, StorageBackend, Transform
 from .ratelimit import Throttle
 from .runtime import Runtime
-from .storage import check_file_limit, exists, prepare_backup_location
 from .state import DONE, BackupState, StateStore, load_state
+from .storage import check_file_limit, exists, prepare_backup_location
 from .tasks import BackupTask, build_transforms, plan_partitions, run_tasks, split_ranges, wrap_writer
 
 __all__ = ["BackupCoordinator", "file_name", "make_backup_runner", "slice_batch"]
@@ -564,6 +564,7 @@ def make_backup_runner(
 
         persistent = config.state_file or config.continue_from
         store = StateStore(state, storage if persistent else None, config.state_file or config.continue_from)
+        store.save()  # a run that fails before its first file still leaves a state to continue from
         coord = BackupCoordinator(config=config, prefix=prefix, suffix=suffix, store=store, sindexes=sindexes,
                                   udfs=udfs, throttle_rps=config.records_per_second, throttle_bw=config.bandwidth)
         coord.cancel_event = control.cancel_event

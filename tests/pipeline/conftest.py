@@ -16,13 +16,12 @@ from typing import Any
 import aerospike
 import msgpack
 import pytest
-from aerospike_helpers.operations import hll_operations as hll
-
 from aerobackup import BackupConfig, Client, ClusterConfig, Runtime
 from aerobackup.model import UDF, Record, RecordBatch, SIndex
 from aerobackup.plugins.codecs.asb_decode import AsbDecoder
 from aerobackup.protocols import DecoderOptions
 from aerobackup.testing import Emulator
+from aerospike_helpers.operations import hll_operations as hll
 
 UDF_SOURCE = b"function hello(rec)\n  return 'hi'\nend\n"
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import aerospike
 import pytest
-
 from aerobackup import (
     BackupConfig,
     Client,

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from aerobackup import (
     BackupConfig,
     Client,
@@ -26,6 +25,7 @@ from aerobackup import (
 )
 from aerobackup.model import CITRUSLEAF_EPOCH
 from aerobackup.testing import Emulator
+
 from tests.pipeline.conftest import as_tuple, decode_backup, geo_text, many, raw_records, read_backup
 
 CORPUS = ["plain", "compact", "single.asb", "zstd", "aes128", "aes256", "zstd_aes128"]
