@@ -30,6 +30,7 @@ from ..keys import load_aes_key
 from ..model import XdrToken, partition_id
 from ..protocols import StorageBackend, Transform, TransformOptions
 from ..runtime import Runtime
+from ..storage import check_file_limit
 from ..transforms_chain import open_backup_writer
 from . import asbx_io
 from .config import BackupXdrConfig
@@ -423,6 +424,7 @@ class _Run:
     def run(self) -> None:
         config = self.config
         transforms = build_transforms(self.rt, config.compression, config.encryption, config.secret_agent)
+        check_file_limit(self.storage, config.file_limit)
         _check_destination(self.storage, config.namespace)
         files = _Files(config, self.storage, transforms, self.counters)
         receiver = XdrReceiver(
