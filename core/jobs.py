@@ -193,6 +193,8 @@ class Job(Generic[S]):
         self._interval = progress_interval
         self._done = threading.Event()
         self._error: BaseException | None = None
+        self._report_lock = threading.Lock()
+        self._reported_final = False
         self._thread = threading.Thread(target=self._main, name=f"aerobackup-{kind}", daemon=True)
         self._thread.start()
         if progress is not None:
@@ -207,19 +209,24 @@ class Job(Generic[S]):
                 log.debug("%s job failed", self.kind, exc_info=True)
         finally:
             self._counters.finish()
+            if self._progress is not None:
+                self._report(final=True)  # the last call sees the final stats, before wait() returns
             self._done.set()
 
     def _ticker(self) -> None:
         while not self._done.wait(self._interval):
             self._report()
-        self._report()
 
-    def _report(self) -> None:
+    def _report(self, final: bool = False) -> None:
         assert self._progress is not None
-        try:
-            self._progress(self._counters.snapshot())
-        except Exception:  # a broken callback must not break the job
-            log.warning("progress callback of the %s job raised", self.kind, exc_info=True)
+        with self._report_lock:
+            if self._reported_final:
+                return
+            self._reported_final = final
+            try:
+                self._progress(self._counters.snapshot())
+            except Exception:  # a broken callback must not break the job
+                log.warning("progress callback of the %s job raised", self.kind, exc_info=True)
 
     # --- public handle ---------------------------------------------------------------------
 

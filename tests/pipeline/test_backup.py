@@ -237,13 +237,15 @@ def test_estimate_predicts_the_size(client: Client, server: Emulator, tmp_path: 
 
 def test_stats_progress_and_concurrent_jobs(client: Client, server: Emulator, tmp_path: Path) -> None:
     many(server, 2000)
-    seen: list[Any] = []
+    seen: list[list[Any]] = [[], [], []]
     jobs = [client.backup(BackupConfig(namespace="test", parallel_read=2), str(tmp_path / f"j{i}"),
-                          progress=seen.append, progress_interval=0.01) for i in range(3)]
+                          progress=seen[i].append, progress_interval=0.01) for i in range(3)]
     results = [j.wait(60) for j in jobs]
     assert [r.records_written for r in results] == [2000, 2000, 2000]
     assert all(j.done for j in jobs)
-    assert seen and seen[-1].records_written == 2000 and seen[-1].partitions_done == 4096
+    for reports in seen:  # the last report is the final one, delivered before wait() returned
+        assert reports[-1].records_written == 2000 and reports[-1].partitions_done == 4096
+        assert [r.records_written for r in reports] == sorted(r.records_written for r in reports)
     assert results[0].rate > 0 and results[0].estimated_remaining == 0.0
 
 
