@@ -24,7 +24,7 @@ from contextlib import AbstractContextManager
 from typing import Any, BinaryIO, Protocol, cast
 
 from ..config import CompressionPolicy, EncryptionPolicy, SecretAgentConfig
-from ..errors import AerobackupError, ClusterError, JobCancelled, StorageError
+from ..errors import AerobackupError, ClusterError, ConfigError, JobCancelled, StorageError
 from ..jobs import BackupStats, Counters, Job, JobControl, ProgressCallback
 from ..keys import load_aes_key
 from ..model import XdrToken, partition_id
@@ -425,6 +425,11 @@ class _Run:
         config = self.config
         transforms = build_transforms(self.rt, config.compression, config.encryption, config.secret_agent)
         check_file_limit(self.storage, config.file_limit)
+        if self.storage.info().single_stream and (config.parallel_write > 1 or config.file_limit):
+            raise ConfigError(
+                "backup_xdr.parallel_write",
+                "a single output stream takes one file: set parallel_write 1 and file_limit 0",
+            )
         _check_destination(self.storage, config.namespace)
         files = _Files(config, self.storage, transforms, self.counters)
         receiver = XdrReceiver(

@@ -368,3 +368,17 @@ def test_tls_receiver_refuses_a_plain_sender(runtime: Runtime, tmp_path: Any) ->
                     backup_xdr(config, MemoryStorage(), cluster, runtime=runtime, stats_delay=0.05).wait(20)
         finally:
             XdrShipper.detach_all(shippers)
+
+
+def test_single_stream_storage_takes_one_file(source: Emulator, runtime: Runtime) -> None:
+    from aerobackup import ConfigError
+    from aerobackup.protocols import StorageInfo
+
+    class OneStream(MemoryStorage):
+        def info(self) -> StorageInfo:
+            return StorageInfo(single_stream=True)
+
+    with pytest.raises(ConfigError, match="^backup_xdr.parallel_write: a single output stream takes one file"):
+        run_backup(source, OneStream(), runtime, parallel_write=2)
+    source.put_raw("test", "s", 1, [("v", 1, bytes(8))])
+    assert run_backup(source, OneStream(), runtime).records_written == 1
