@@ -1033,6 +1033,526 @@ finish:
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* ASB record decoding, canonical records (asb_decode.parse_records_fast)                     */
+
+static PyObject *s_gens, *s_vts, *s_types, *s_vals, *s_ns;
+
+static signed char B64DEC[256];
+
+static void b64dec_init(void) {
+    for (int i = 0; i < 256; i++) B64DEC[i] = -1;
+    for (int i = 0; i < 64; i++) B64DEC[(unsigned char)B64[i]] = (signed char)i;
+}
+
+/* binascii.a2b_base64(v, strict_mode=True) for len(v) % 4 == 0; NULL + no error: invalid. */
+static PyObject *b64_strict(const unsigned char *s, Py_ssize_t n) {
+    if (n & 3) return NULL;
+    Py_ssize_t pads = 0;
+    if (n && s[n - 1] == '=') pads = (s[n - 2] == '=') ? 2 : 1;
+    for (Py_ssize_t i = 0; i < n - pads; i++)
+        if (B64DEC[s[i]] < 0) return NULL;
+    if (pads == 2 && n == 2) return NULL; /* unreachable for n % 4 == 0; kept for clarity */
+    if (pads && (n - pads) % 4 < 2) return NULL; /* "X===" / "====" */
+    Py_ssize_t out_len = (n / 4) * 3 - pads;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, out_len);
+    if (out == NULL) return NULL;
+    unsigned char *o = (unsigned char *)PyBytes_AS_STRING(out);
+    Py_ssize_t i = 0, k = 0;
+    for (; i + 4 <= n - (pads ? 4 : 0); i += 4) {
+        uint32_t v = ((uint32_t)B64DEC[s[i]] << 18) | ((uint32_t)B64DEC[s[i + 1]] << 12) |
+                     ((uint32_t)B64DEC[s[i + 2]] << 6) | (uint32_t)B64DEC[s[i + 3]];
+        o[k++] = (unsigned char)(v >> 16); o[k++] = (unsigned char)(v >> 8); o[k++] = (unsigned char)v;
+    }
+    if (pads) {
+        uint32_t v = ((uint32_t)B64DEC[s[i]] << 18) | ((uint32_t)B64DEC[s[i + 1]] << 12);
+        if (pads == 1) v |= (uint32_t)B64DEC[s[i + 2]] << 6;
+        o[k++] = (unsigned char)(v >> 16);
+        if (pads == 1) o[k++] = (unsigned char)(v >> 8);
+    }
+    return out;
+}
+
+/* find(ch, a, b) over data[0:dlen] like bytes.find: -1 when absent. */
+static inline Py_ssize_t dfind(const unsigned char *d, Py_ssize_t dlen, unsigned char ch, Py_ssize_t a, Py_ssize_t b) {
+    if (b > dlen) b = dlen;
+    if (a < 0) a = 0;
+    if (a >= b) return -1;
+    const unsigned char *r = memchr(d + a, ch, (size_t)(b - a));
+    return r ? r - d : -1;
+}
+
+/* Non-empty ASCII digits, value into *out (fails past max). */
+static int digits(const unsigned char *s, Py_ssize_t n, unsigned long long max, unsigned long long *out) {
+    if (n <= 0) return -1;
+    unsigned long long v = 0;
+    int big = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        if (!big) {
+            if (v > (max - (s[i] - '0')) / 10) big = 1;
+            else v = v * 10 + (s[i] - '0');
+        }
+    }
+    if (big) return 1; /* digits, but too large */
+    *out = v;
+    return 0;
+}
+
+/* A bin name as _cache_name accepts it (<= 15 bytes, no backslash, newline or space). */
+static int name_ok(const unsigned char *s, Py_ssize_t n) {
+    if (n > 15) return 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (s[i] == '\\' || s[i] == '\n' || s[i] == ' ') return 0;
+    return 1;
+}
+
+/* str for raw via a cache dict (filled while it holds < cap entries), with a position slot. */
+static PyObject *cached_text(PyObject *cache, NameSlot *slot, const unsigned char *p, Py_ssize_t n, Py_ssize_t cap) {
+    if (slot != NULL && slot->raw != NULL && PyBytes_GET_SIZE(slot->raw) == n &&
+        memcmp(PyBytes_AS_STRING(slot->raw), p, (size_t)n) == 0)
+        return slot->name;
+    PyObject *raw = PyBytes_FromStringAndSize((const char *)p, n);
+    if (raw == NULL) return NULL;
+    PyObject *name = PyDict_GetItemWithError(cache, raw);
+    if (name != NULL && !PyUnicode_CheckExact(name)) name = NULL; /* not ours: decode afresh */
+    if (name == NULL) {
+        if (PyErr_Occurred()) { Py_DECREF(raw); return NULL; }
+        name = PyUnicode_DecodeUTF8((const char *)p, n, "surrogateescape");
+        if (name == NULL) { Py_DECREF(raw); return NULL; }
+        if (PyDict_GET_SIZE(cache) < cap && PyDict_SetItem(cache, raw, name) < 0) {
+            Py_DECREF(raw); Py_DECREF(name); return NULL;
+        }
+    } else {
+        Py_INCREF(name);
+    }
+    /* name is a strong reference here */
+    if (slot == NULL) { Py_DECREF(raw); return name; } /* caller owns: see below */
+    Py_XDECREF(slot->raw);
+    Py_XDECREF(slot->name);
+    slot->raw = raw;
+    slot->name = name;
+    return name; /* borrowed (slot holds it) */
+}
+
+enum { K_N = 0, K_I, K_D, K_Z, K_S, K_G, K_B64, K_RAW, K_X };
+
+/* Kind and particle type of a bin-line prefix (_BIN_PREFIX), -1 if none. */
+static int bin_prefix(const unsigned char *h, int *ptype) {
+    if (h[0] != '-' || h[1] != ' ') return -1;
+    unsigned char l = h[2], c = h[3];
+    if (c == ' ') {
+        switch (l) {
+        case 'N': *ptype = 0; return K_N;
+        case 'I': *ptype = 1; return K_I;
+        case 'D': *ptype = 2; return K_D;
+        case 'Z': *ptype = 17; return K_Z;
+        case 'S': *ptype = 3; return K_S;
+        case 'G': *ptype = 23; return K_G;
+        case 'X': *ptype = 3; return K_X;
+        default: break;
+        }
+    }
+    int t;
+    switch (l) {
+    case 'B': t = 4; break; case 'J': t = 7; break; case 'C': t = 8; break; case 'P': t = 9; break;
+    case 'R': t = 10; break; case 'H': t = 11; break; case 'E': t = 12; break; case 'Y': t = 18; break;
+    case 'M': t = 19; break; case 'L': t = 20; break;
+    default: return -1;
+    }
+    *ptype = t;
+    if (c == ' ') return K_B64;
+    if (c == '!') return K_RAW;
+    return -1;
+}
+
+/* Python float(v) for v made of "0123456789.e+-" only; 0 ok, -1 not a float. */
+static int parse_float(const unsigned char *v, Py_ssize_t n, double *out) {
+    char small[64];
+    char *buf = small;
+    if (n + 1 > (Py_ssize_t)sizeof(small)) {
+        buf = PyMem_Malloc((size_t)n + 1);
+        if (buf == NULL) return -1;
+    }
+    memcpy(buf, v, (size_t)n);
+    buf[n] = 0;
+    char *endp = NULL;
+    double d = PyOS_string_to_double(buf, &endp, NULL);
+    int ok = !(d == -1.0 && PyErr_Occurred()) && endp == buf + n;
+    if (PyErr_Occurred()) PyErr_Clear();
+    if (buf != small) PyMem_Free(buf);
+    if (!ok) return -1;
+    *out = d;
+    return 0;
+}
+
+static PyObject *pack_double(double d) {
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    unsigned char b[8];
+    wr_u32(b, (uint32_t)(u >> 32));
+    wr_u32(b + 4, (uint32_t)u);
+    return PyBytes_FromStringAndSize((const char *)b, 8);
+}
+
+static PyObject *pack_int64(long long v) {
+    unsigned char b[8];
+    uint64_t u = (uint64_t)v;
+    wr_u32(b, (uint32_t)(u >> 32));
+    wr_u32(b + 4, (uint32_t)u);
+    return PyBytes_FromStringAndSize((const char *)b, 8);
+}
+
+/* "-?digits" within int64 (the fast path's integer check + pack_q); 0 ok. */
+static int parse_int64(const unsigned char *v, Py_ssize_t n, long long *out) {
+    int neg = n > 0 && v[0] == '-';
+    unsigned long long u;
+    if (digits(v + neg, n - neg, neg ? 9223372036854775808ULL : 9223372036854775807ULL, &u) != 0) return -1;
+    *out = neg ? (long long)(0ULL - u) : (long long)u;
+    return 0;
+}
+
+static PyObject *make_user_key(long type, PyObject *data /* stolen */) {
+    if (data == NULL) return NULL;
+    if (user_key_type == NULL) {
+        PyObject *m = PyImport_ImportModule("aerobackup.model");
+        if (m == NULL) { Py_DECREF(data); return NULL; }
+        user_key_type = PyObject_GetAttrString(m, "UserKey");
+        Py_DECREF(m);
+        if (user_key_type == NULL) { Py_DECREF(data); return NULL; }
+    }
+    PyObject *t = PyLong_FromLong(type);
+    if (t == NULL) { Py_DECREF(data); return NULL; }
+    PyObject *a[2] = {t, data};
+    PyObject *k = PyObject_Vectorcall(user_key_type, a, 2, NULL);
+    Py_DECREF(t);
+    Py_DECREF(data);
+    return k;
+}
+
+/* Header token of chars other than backslash, newline, space: 1..max of them then "\n". */
+static Py_ssize_t hdr_token(const unsigned char *d, Py_ssize_t dlen, Py_ssize_t q, Py_ssize_t max) {
+    Py_ssize_t i = q;
+    while (i < dlen && i - q <= max && d[i] != '\\' && d[i] != '\n' && d[i] != ' ') i++;
+    if (i == q || i - q > max || i >= dlen || d[i] != '\n') return -1;
+    return i; /* position of the newline */
+}
+
+static int lit(const unsigned char *d, Py_ssize_t dlen, Py_ssize_t q, const char *s, Py_ssize_t n) {
+    return q + n <= dlen && memcmp(d + q, s, (size_t)n) == 0;
+}
+
+/* "<4-byte prefix>[0-9]{1,max}\n" at q: value, position after the newline (or -1). */
+static Py_ssize_t hdr_number(const unsigned char *d, Py_ssize_t dlen, Py_ssize_t q, const char *prefix, int max,
+                             unsigned long long *out) {
+    if (!lit(d, dlen, q, prefix, 4)) return -1;
+    q += 4;
+    Py_ssize_t i = q;
+    while (i < dlen && i - q <= max && d[i] >= '0' && d[i] <= '9') i++;
+    if (i == q || i - q > max || i >= dlen || d[i] != '\n') return -1;
+    unsigned long long v = 0;
+    for (Py_ssize_t k = q; k < i; k++) v = v * 10 + (d[k] - '0');
+    *out = v;
+    return i + 1;
+}
+
+#define DEC_COLS 9
+
+static PyObject *py_asb_parse_records_fast(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "parse_records_fast() takes 7 positional arguments");
+        return NULL;
+    }
+    PyObject *dobj = args[0], *cols_obj = args[3], *caches = args[4], *ns_raw = args[6];
+    PyObject *cols[DEC_COLS] = {NULL};
+    PyObject *c_names = NULL, *c_ns = NULL, *c_sets = NULL;
+    NameSlot slots[NAME_CACHE];
+    NameSlot set_slot = {NULL, NULL};
+    memset(slots, 0, sizeof(slots));
+    PyObject *result = NULL;
+    int delegate = 1;
+    Py_INCREF(ns_raw);
+    static PyObject **col_names[DEC_COLS] = {&s_sets, &s_digests, &s_keys, &s_gens, &s_vts, &s_bin_index,
+                                             &s_names, &s_types, &s_vals};
+    if (!PyBytes_CheckExact(dobj) || (ns_raw != Py_None && !PyBytes_CheckExact(ns_raw))) goto finish;
+    long long p, end, limit;
+    const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(dobj);
+    const Py_ssize_t dlen = PyBytes_GET_SIZE(dobj);
+    if (small_int(args[1], 0, dlen, &p) < 0 || small_int(args[2], 0, dlen, &end) < 0 ||
+        small_int(args[5], LLONG_MIN, LLONG_MAX, &limit) < 0)
+        goto finish;
+    if (end != dlen || (end > 0 && d[end - 1] != '\n')) goto finish; /* the contract: whole lines */
+    for (int c = 0; c < DEC_COLS; c++) {
+        cols[c] = PyObject_GetAttr(cols_obj, *col_names[c]);
+        if (cols[c] == NULL) { PyErr_Clear(); goto finish; }
+        if (!PyList_CheckExact(cols[c])) goto finish;
+    }
+    PyObject *l_sets = cols[0], *l_digests = cols[1], *l_keys = cols[2], *l_gens = cols[3], *l_vts = cols[4],
+             *l_index = cols[5], *l_names = cols[6], *l_types = cols[7], *l_vals = cols[8];
+    c_names = PyObject_GetAttr(caches, s_names);
+    c_ns = PyObject_GetAttr(caches, s_ns);
+    c_sets = PyObject_GetAttr(caches, s_sets);
+    if (c_names == NULL || c_ns == NULL || c_sets == NULL) { PyErr_Clear(); goto finish; }
+    if (!PyDict_CheckExact(c_names) || !PyDict_CheckExact(c_ns) || !PyDict_CheckExact(c_sets)) goto finish;
+    delegate = 0;
+    Py_ssize_t count = PyList_GET_SIZE(l_digests);
+    while (count < limit && p < end) {
+        Py_ssize_t q = (Py_ssize_t)p;
+        PyObject *key = NULL;
+        if (lit(d, dlen, q, "+ k ", 4)) {
+            if (lit(d, dlen, q + 4, "I ", 2)) {
+                Py_ssize_t e = dfind(d, dlen, '\n', q + 6, dlen);
+                long long v;
+                if (e < 0 || parse_int64(d + q + 6, e - (q + 6), &v) < 0) break;
+                key = make_user_key(1, pack_int64(v));
+                if (key == NULL) goto error;
+                q = e + 1;
+            } else if (lit(d, dlen, q + 4, "S ", 2) || lit(d, dlen, q + 4, "B ", 2) || lit(d, dlen, q + 4, "B!", 2)) {
+                int kind = d[q + 4] == 'S' ? 0 : d[q + 5] == '!' ? 2 : 1;
+                Py_ssize_t s0 = q + 6;
+                if (kind == 2) {
+                    if (s0 >= dlen || d[s0] != ' ') break;
+                    s0++;
+                }
+                Py_ssize_t sp = dfind(d, dlen, ' ', s0, s0 + 14);
+                unsigned long long nlen = 0;
+                /* not digits, or a length past any buffer (so past the end): not canonical */
+                if (sp < 0 || digits(d + s0, sp - s0, (unsigned long long)dlen, &nlen) != 0) break;
+                Py_ssize_t ve = sp + 1 + (Py_ssize_t)nlen;
+                if (ve >= end || d[ve] != '\n') break;
+                PyObject *raw;
+                if (kind == 1) {
+                    raw = b64_strict(d + sp + 1, ve - (sp + 1));
+                    if (raw == NULL) { if (PyErr_Occurred()) goto error; break; }
+                } else {
+                    raw = PyBytes_FromStringAndSize((const char *)d + sp + 1, ve - (sp + 1));
+                }
+                key = make_user_key(kind == 0 ? 3 : 4, raw);
+                if (key == NULL) goto error;
+                q = ve + 1;
+            } else {
+                break;
+            }
+        }
+        /* the record header (the _HDR regex) */
+        Py_ssize_t ns_at = q + 4, ns_nl, dig_at, set_at = -1, set_nl = -1;
+        unsigned long long gen, vt, nbins;
+        if (!lit(d, dlen, q, "+ n ", 4) || (ns_nl = hdr_token(d, dlen, ns_at, 31)) < 0) goto no_record;
+        q = ns_nl + 1;
+        if (!lit(d, dlen, q, "+ d ", 4) || q + 4 + 29 > dlen) goto no_record;
+        dig_at = q + 4;
+        for (int k = 0; k < 27; k++)
+            if (B64DEC[d[dig_at + k]] < 0) goto no_record;
+        if (d[dig_at + 27] != '=' || d[dig_at + 28] != '\n') goto no_record;
+        q = dig_at + 29;
+        if (lit(d, dlen, q, "+ s ", 4) && (set_nl = hdr_token(d, dlen, q + 4, 63)) >= 0) {
+            set_at = q + 4;
+            q = set_nl + 1;
+        }
+        if ((q = hdr_number(d, dlen, q, "+ g ", 5, &gen)) < 0) goto no_record;
+        if ((q = hdr_number(d, dlen, q, "+ t ", 10, &vt)) < 0) goto no_record;
+        if ((q = hdr_number(d, dlen, q, "+ b ", 5, &nbins)) < 0) goto no_record;
+        {
+            const unsigned char *nsp = d + ns_at;
+            Py_ssize_t nsl = ns_nl - ns_at;
+            if (ns_raw == Py_None || PyBytes_GET_SIZE(ns_raw) != nsl ||
+                memcmp(PyBytes_AS_STRING(ns_raw), nsp, (size_t)nsl) != 0) {
+                if (ns_raw != Py_None) goto no_record;
+                PyObject *nb = PyBytes_FromStringAndSize((const char *)nsp, nsl);
+                if (nb == NULL) { Py_XDECREF(key); goto error; }
+                Py_DECREF(ns_raw);
+                ns_raw = nb;
+                PyObject *have = PyDict_GetItemWithError(c_ns, nb);
+                if (have == NULL) {
+                    if (PyErr_Occurred()) { Py_XDECREF(key); goto error; }
+                    PyObject *txt = PyUnicode_DecodeUTF8((const char *)nsp, nsl, "surrogateescape");
+                    if (txt == NULL || PyDict_SetItem(c_ns, nb, txt) < 0) {
+                        Py_XDECREF(txt); Py_XDECREF(key); goto error;
+                    }
+                    Py_DECREF(txt);
+                }
+            }
+        }
+        PyObject *set_name = s_empty; /* borrowed */
+        if (set_at >= 0) {
+            Py_ssize_t sl = set_nl - set_at;
+            int known = set_slot.raw != NULL && PyBytes_GET_SIZE(set_slot.raw) == sl &&
+                        memcmp(PyBytes_AS_STRING(set_slot.raw), d + set_at, (size_t)sl) == 0;
+            if (!known) {
+                PyObject *sb = PyBytes_FromStringAndSize((const char *)d + set_at, sl);
+                if (sb == NULL) { Py_XDECREF(key); goto error; }
+                int has = PyDict_Contains(c_sets, sb);
+                Py_DECREF(sb);
+                if (has < 0) { Py_XDECREF(key); goto error; }
+                if (!has && PyDict_GET_SIZE(c_sets) > 4096) { Py_XDECREF(key); goto no_record_nokey; }
+            }
+            set_name = cached_text(c_sets, &set_slot, d + set_at, sl, PY_SSIZE_T_MAX);
+            if (set_name == NULL) { Py_XDECREF(key); goto error; }
+        }
+        if (gen > 65535 || vt > 4294967295ULL || nbins > 65535) goto no_record;
+        Py_ssize_t mark = PyList_GET_SIZE(l_names);
+        int ok = 1;
+        for (unsigned long long b = 0; b < nbins; b++) {
+            if (q + 4 > dlen) { ok = 0; break; }
+            int ptype;
+            int kind = bin_prefix(d + q, &ptype);
+            if (kind < 0) { ok = 0; break; }
+            Py_ssize_t sp, name_at = q + 4, name_end;
+            if (kind == K_N) {
+                name_end = dfind(d, dlen, '\n', q + 4, dlen);
+                if (name_end < 0) { ok = 0; break; }
+                sp = name_end;
+            } else {
+                sp = dfind(d, dlen, ' ', q + 5, q + 22);
+                if (sp < 0) { ok = 0; break; }
+                if (kind == K_RAW) {
+                    if (d[q + 4] != ' ') { ok = 0; break; }
+                    name_at++;
+                }
+                name_end = sp;
+            }
+            if (!name_ok(d + name_at, name_end - name_at)) { ok = 0; break; }
+            NameSlot *slot = b < NAME_CACHE ? &slots[b] : NULL;
+            PyObject *name = cached_text(c_names, slot, d + name_at, name_end - name_at, 65536);
+            if (name == NULL) { Py_XDECREF(key); goto error; }
+            PyObject *val = NULL;
+            if (kind == K_N) {
+                val = PyBytes_FromStringAndSize("", 0);
+                q = sp + 1;
+            } else if (kind == K_I) {
+                Py_ssize_t e = dfind(d, dlen, '\n', sp, dlen);
+                long long v;
+                if (e < 0 || parse_int64(d + sp + 1, e - (sp + 1), &v) < 0) { ok = 0; }
+                else { val = pack_int64(v); q = e + 1; }
+            } else if (kind == K_D) {
+                Py_ssize_t e = dfind(d, dlen, '\n', sp, dlen);
+                const unsigned char *v = d + sp + 1;
+                Py_ssize_t vl = e - (sp + 1);
+                double dv;
+                if (e < 0 || vl <= 0) { ok = 0; }
+                else if (vl == 3 && memcmp(v, "nan", 3) == 0) { val = PyBytes_FromStringAndSize("\x7f\xf8\0\0\0\0\0\0", 8); q = e + 1; }
+                else if (vl == 4 && memcmp(v, "-nan", 4) == 0) { val = PyBytes_FromStringAndSize("\xff\xf8\0\0\0\0\0\0", 8); q = e + 1; }
+                else if (vl == 3 && memcmp(v, "inf", 3) == 0) { val = PyBytes_FromStringAndSize("\x7f\xf0\0\0\0\0\0\0", 8); q = e + 1; }
+                else if (vl == 4 && memcmp(v, "-inf", 4) == 0) { val = PyBytes_FromStringAndSize("\xff\xf0\0\0\0\0\0\0", 8); q = e + 1; }
+                else {
+                    for (Py_ssize_t k = 0; k < vl && ok; k++)
+                        if (!strchr("0123456789.e+-", v[k]) || v[k] == 0) ok = 0;
+                    if (ok && parse_float(v, vl, &dv) < 0) ok = 0;
+                    if (ok) { val = pack_double(dv); q = e + 1; }
+                }
+            } else if (kind == K_Z) {
+                if (sp + 3 <= dlen && d[sp + 2] == '\n' && (d[sp + 1] == 'T' || d[sp + 1] == 'F')) {
+                    val = PyBytes_FromStringAndSize(d[sp + 1] == 'T' ? "\x01" : "\x00", 1);
+                    q = sp + 3;
+                } else {
+                    ok = 0;
+                }
+            } else { /* length-prefixed: S G b64 raw X */
+                Py_ssize_t sp2 = dfind(d, dlen, ' ', sp + 1, sp + 22);
+                unsigned long long nlen = 0;
+                int dr = sp2 < 0 ? -1 : digits(d + sp + 1, sp2 - (sp + 1), (unsigned long long)dlen, &nlen);
+                if (dr != 0) { ok = 0; }  /* not digits, or a length past any buffer */
+                else {
+                    Py_ssize_t ve = sp2 + 1 + (Py_ssize_t)nlen;
+                    if (ve >= end || d[ve] != '\n') { ok = 0; }
+                    else {
+                        const unsigned char *v = d + sp2 + 1;
+                        Py_ssize_t vl = ve - (sp2 + 1);
+                        if (kind == K_B64 || kind == K_X) {
+                            val = b64_strict(v, vl);
+                            if (val == NULL && !PyErr_Occurred()) ok = 0;
+                        } else if (kind == K_G) {
+                            val = PyBytes_FromStringAndSize(NULL, vl + 3);
+                            if (val != NULL) {
+                                memset(PyBytes_AS_STRING(val), 0, 3);
+                                memcpy(PyBytes_AS_STRING(val) + 3, v, (size_t)vl);
+                            }
+                        } else {
+                            val = PyBytes_FromStringAndSize((const char *)v, vl);
+                        }
+                        if (ok) q = ve + 1;
+                    }
+                }
+            }
+            if (!ok) {
+                if (slot == NULL) Py_DECREF(name);
+                break;
+            }
+            if (val == NULL) { Py_XDECREF(key); if (slot == NULL) Py_DECREF(name); goto error; }
+            PyObject *pt = PyLong_FromLong(ptype);
+            int rc = pt == NULL || PyList_Append(l_names, name) < 0 || PyList_Append(l_types, pt) < 0 ||
+                     PyList_Append(l_vals, val) < 0;
+            Py_XDECREF(pt);
+            Py_DECREF(val);
+            if (slot == NULL) Py_DECREF(name);
+            if (rc) { Py_XDECREF(key); goto error; }
+        }
+        if (!ok || q > end) {
+            Py_XDECREF(key);
+            if (PyList_SetSlice(l_names, mark, PyList_GET_SIZE(l_names), NULL) < 0 ||
+                PyList_SetSlice(l_types, mark, PyList_GET_SIZE(l_types), NULL) < 0 ||
+                PyList_SetSlice(l_vals, mark, PyList_GET_SIZE(l_vals), NULL) < 0)
+                goto error;
+            break;
+        }
+        {
+            /* the digest: 27 base64 chars + "=" -> 20 bytes */
+            unsigned char dig[21];
+            const unsigned char *s = d + dig_at;
+            int k = 0;
+            for (int i = 0; i < 24; i += 4) {
+                uint32_t v = ((uint32_t)B64DEC[s[i]] << 18) | ((uint32_t)B64DEC[s[i + 1]] << 12) |
+                             ((uint32_t)B64DEC[s[i + 2]] << 6) | (uint32_t)B64DEC[s[i + 3]];
+                dig[k++] = (unsigned char)(v >> 16); dig[k++] = (unsigned char)(v >> 8); dig[k++] = (unsigned char)v;
+            }
+            uint32_t v = ((uint32_t)B64DEC[s[24]] << 18) | ((uint32_t)B64DEC[s[25]] << 12) |
+                         ((uint32_t)B64DEC[s[26]] << 6);
+            dig[k++] = (unsigned char)(v >> 16); dig[k++] = (unsigned char)(v >> 8);
+            PyObject *digest = PyBytes_FromStringAndSize((const char *)dig, 20);
+            PyObject *g = digest ? PyLong_FromUnsignedLongLong(gen) : NULL;
+            PyObject *t = g ? PyLong_FromUnsignedLongLong(vt) : NULL;
+            PyObject *ix = t ? PyLong_FromSsize_t(PyList_GET_SIZE(l_names)) : NULL;
+            int rc = ix == NULL || PyList_Append(l_sets, set_name) < 0 || PyList_Append(l_digests, digest) < 0 ||
+                     PyList_Append(l_keys, key ? key : Py_None) < 0 || PyList_Append(l_gens, g) < 0 ||
+                     PyList_Append(l_vts, t) < 0 || PyList_Append(l_index, ix) < 0;
+            Py_XDECREF(digest); Py_XDECREF(g); Py_XDECREF(t); Py_XDECREF(ix);
+            Py_XDECREF(key);
+            if (rc) goto error;
+        }
+        count++;
+        p = q;
+        continue;
+    no_record:
+        Py_XDECREF(key);
+    no_record_nokey:
+        break;
+    }
+    result = Py_BuildValue("(LO)", p, ns_raw);
+    goto finish;
+error:
+    delegate = 0;
+    result = NULL;
+finish:
+    for (int c = 0; c < DEC_COLS; c++) Py_XDECREF(cols[c]);
+    for (int k = 0; k < NAME_CACHE; k++) { Py_XDECREF(slots[k].raw); Py_XDECREF(slots[k].name); }
+    Py_XDECREF(set_slot.raw);
+    Py_XDECREF(set_slot.name);
+    Py_XDECREF(c_names);
+    Py_XDECREF(c_ns);
+    Py_XDECREF(c_sets);
+    Py_DECREF(ns_raw);
+    if (!delegate) return result;
+    {
+        PyObject *targs = PyTuple_New(7);
+        if (targs == NULL) return NULL;
+        for (int i = 0; i < 7; i++) { Py_INCREF(args[i]); PyTuple_SET_ITEM(targs, i, args[i]); }
+        PyObject *res = call_reference("aerobackup.plugins.codecs.asb_decode", "parse_records_fast_py", targs, NULL);
+        Py_DECREF(targs);
+        return res;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* module                                                                                     */
 
 static PyMethodDef methods[] = {
@@ -1044,6 +1564,9 @@ static PyMethodDef methods[] = {
     {"asb_encode_batch", (PyCFunction)(void (*)(void))py_asb_encode_batch, METH_VARARGS | METH_KEYWORDS,
      "asb_encode_batch(batch, compact=False) -> bytes: "
      "aerobackup.plugins.codecs.asb_encode.encode_batch in C."},
+    {"asb_parse_records_fast", (PyCFunction)(void (*)(void))py_asb_parse_records_fast, METH_FASTCALL,
+     "asb_parse_records_fast(data, p, end, cols, caches, limit, ns_raw) -> (p, ns_raw): "
+     "aerobackup.plugins.codecs.asb_decode.parse_records_fast in C."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1082,6 +1605,12 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     INTERN(s_particle_type, "particle_type");
     INTERN(s_data, "data");
     INTERN(s_empty, "");
+    INTERN(s_gens, "gens");
+    INTERN(s_vts, "vts");
+    INTERN(s_types, "types");
+    INTERN(s_vals, "vals");
+    INTERN(s_ns, "ns");
+    b64dec_init();
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
     if (PyModule_AddStringConstant(m, "IMPLEMENTATION", "C") < 0) { Py_DECREF(m); return NULL; }

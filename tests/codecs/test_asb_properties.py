@@ -192,6 +192,7 @@ def test_shape_path_is_used_and_agrees(monkeypatch: pytest.MonkeyPatch) -> None:
         return original(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(asb_decode, "_make_shape", counting)
+    monkeypatch.setattr(asb_decode, "parse_records_fast", asb_decode.parse_records_fast_py)  # the Python shapes
     data = _same_shape_sample()
     fast = decode_all(data, fast=True)[0]
     assert len(fast) == 12 and made == [1, 1]  # one shape per form (base64, compact)
