@@ -33,26 +33,15 @@ from dataclasses import dataclass
 from ..config import TlsConfig
 from ..errors import ConfigError
 from ..model import XdrToken
-from ..wire.protocol import PROTO_SIZE_MAX, Field, Info1, MsgType, Result, pack_proto
+from ..wire.protocol import PROTO_SIZE_MAX, Info1, MsgType, Result
+from .messages import ACK_OK, ACK_RETRY, NOT_XDR, SKIP, parse_message
 
-__all__ = ["ACK_OK", "ACK_RETRY", "MRT_MONITOR_SET", "AckSlot", "ReceiverStats", "XdrReceiver", "ack_message"]
+__all__ = ["AckSlot", "ReceiverStats", "XdrReceiver"]
 
 log = logging.getLogger("aerobackup.xdr")
 
-MRT_MONITOR_SET = b"<ERO~MRT"  # transaction-monitor records: acked, never written (§10.3)
-_KEY_TYPES = (1, 3, 4)  # integer, string, blob
 _RECENT = 16384  # messages remembered to recognise re-sends (a few in-flight windows)
-
-
-def ack_message(result: int) -> bytes:
-    """The 30-byte ack: proto header of type 3, size 22, then 22 zero bytes but the result."""
-    body = bytearray(22)
-    body[5] = result
-    return pack_proto(MsgType.AS_MSG, 22) + bytes(body)
-
-
-ACK_OK = ack_message(Result.OK)
-ACK_RETRY = ack_message(Result.UNAVAILABLE)
+_unpack_u64 = struct.Struct(">Q").unpack_from
 
 
 class AckSlot:
@@ -336,18 +325,18 @@ class XdrReceiver:
                     if end - pos - 8 < size:
                         break
                     if size > 1 and buf[pos + 9] & Info1.XDR:  # §10.4: stored without the XDR bit
-                        buf[pos + 9] &= _NOT_XDR
+                        buf[pos + 9] &= NOT_XDR
                     msg = bytes(view[pos : pos + 8 + size])
                     pos += 8 + size
                     count += 1
                     nbytes += 8 + size
-                    token = _token(msg, names)
+                    token = parse_message(msg, names)
                     if token is None:  # malformed: ask for a retry, then drop the connection (§10.3)
                         conn.retries += 1
                         order.append(AckSlot(Result.UNAVAILABLE, done=True))
                         fatal = True
                         break
-                    if token is _SKIP:
+                    if token is SKIP:
                         conn.skipped += 1
                         order.append(AckSlot(done=True))
                         continue
@@ -436,57 +425,6 @@ class XdrReceiver:
                 log.debug("XDR receiver: cannot ack on %s: %s", conn.peer, exc)
                 _shutdown(conn.sock)
                 return
-
-
-_SKIP = XdrToken("", b"", b"")
-
-
-_FIELD = struct.Struct(">IB")
-_unpack_u64 = struct.Struct(">Q").unpack_from
-_F_NAMESPACE, _F_SET, _F_KEY, _F_DIGEST = Field.NAMESPACE, Field.SET, Field.KEY, Field.DIGEST
-_NOT_XDR = 0xFF & ~Info1.XDR
-
-
-def _token(msg: bytes, names: dict[bytes, str]) -> XdrToken | None:
-    """The ASBX token of a whole message (XDR bit cleared, §10.4); None if malformed; _SKIP for
-    transaction-monitor records. ``names`` caches decoded namespace names (no decode per
-    message). Runs once per record: kept to plain local operations."""
-    size = len(msg)
-    if size < 30:
-        return None
-    n_fields = (msg[26] << 8) | msg[27]
-    if n_fields < 3:
-        return None
-    unpack = _FIELD.unpack_from
-    pos = 30
-    namespace = digest = set_name = None
-    for _ in range(n_fields):
-        if pos + 5 > size:
-            return None
-        flen, ftype = unpack(msg, pos)
-        end = pos + 4 + flen
-        if flen < 1 or end > size:
-            return None
-        if ftype == _F_DIGEST:
-            digest = msg[pos + 5 : end]
-        elif ftype == _F_NAMESPACE:
-            namespace = msg[pos + 5 : end]
-        elif ftype == _F_SET:
-            set_name = msg[pos + 5 : end]
-        elif ftype == _F_KEY and (flen < 2 or msg[pos + 5] not in _KEY_TYPES):
-            return None
-        pos = end
-    if namespace is None or digest is None or len(digest) != 20:
-        return None
-    if set_name == MRT_MONITOR_SET:
-        return _SKIP
-    ns = names.get(namespace)
-    if ns is None:
-        ns = namespace.decode("utf-8", "replace")
-        if len(names) < 64:
-            names[namespace] = ns
-    payload = msg[:9] + bytes((msg[9] & _NOT_XDR,)) + msg[10:] if msg[9] & Info1.XDR else msg
-    return XdrToken(ns, digest, payload)
 
 
 def _shutdown(sock: socket.socket) -> None:
