@@ -7,6 +7,7 @@ iterating a ``BytesIO``), so the ratios say how far the codec is from "touching 
 
     python bench/bench_codecs.py                 # 1,000,000 records
     python bench/bench_codecs.py --records 200000 --profile
+    AEROBACKUP_PURE_PYTHON=1 python bench/bench_codecs.py   # without the C accelerator
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import struct
 import sys
 import time
 
+from aerobackup import speedups
 from aerobackup.model import RecordBatch, UserKey
 from aerobackup.plugins.codecs.asb import AsbDecoder, AsbEncoder
 from aerobackup.protocols import DecoderOptions, EncoderOptions
@@ -124,6 +126,7 @@ def main() -> int:
 
     t_enc, t_dec, t_split, t_iter = best_interleaved([encode, decode, split_lines, iterate_lines], args.repeat)
 
+    print(f"implementation: {speedups.describe()} (AEROBACKUP_PURE_PYTHON=1 for pure Python)")
     print(
         f"python {sys.version.split()[0]}, {n:,} records, {len(data):,} bytes "
         f"({len(data) / n:.0f} B/record), compact={args.compact}, best of {args.repeat}"
