@@ -26,6 +26,7 @@ from ..errors import AerobackupError, BackupNotFoundError, ClusterError, ConfigE
 from ..jobs import Counters, Job, JobControl, ProgressCallback, RestoreStats
 from ..model import XdrToken, partition_id
 from ..protocols import DecoderOptions, StorageBackend
+from ..ratelimit import Throttle
 from ..runtime import Runtime
 from ..transforms_chain import open_backup_reader
 from ..wire.connection import Connection, WireConnectionError
@@ -148,6 +149,8 @@ class _Restore:
         self.transforms = build_transforms(rt, config.compression, config.encryption, config.secret_agent)
         self.error: BaseException | None = None
         self._stop = threading.Event()
+        # records_per_second and bandwidth hold for the whole job, all file groups together
+        self.throttle = Throttle(config.records_per_second, config.bandwidth, cancelled=control.cancel_event)
         self._decoder_factory: Callable[[str], Any] | None = None
         try:
             rt.offer("codec", "asbx")
@@ -254,6 +257,8 @@ class _NodeWriter:
             self.flush()
 
     def flush(self) -> None:
+        if self.count and self.r.throttle.enabled:
+            self.r.throttle.acquire(self.count, self.nbytes)
         pending, self.pending, self.count, self.nbytes = self.pending, {}, 0, 0
         for node, items in pending.items():
             self._send(node, items, attempt=0)

@@ -142,3 +142,14 @@ def test_transient_failure_exhausted(target: Emulator, runtime: Runtime) -> None
         target, storage, runtime, ignore_record_error=True, retry=RetryPolicy(base_timeout_ms=1, max_retries=2)
     )
     assert (stats.records_written, stats.records_failed) == (0, 1)
+
+
+def test_records_per_second_limit_holds(target: Emulator, runtime: Runtime) -> None:
+    import time
+
+    entries = [(key_digest("s", i), version(i, key_digest("s", i), 1)) for i in range(100)]
+    storage = MemoryStorage({"0_test_1.asbx": asbx_file(1, entries)})
+    t = time.monotonic()
+    stats = run_restore(target, storage, runtime, records_per_second=250)
+    assert stats.records_written == 100
+    assert time.monotonic() - t >= 0.35  # 100 records at 250/s: 0.4 s at least
