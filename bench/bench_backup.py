@@ -60,7 +60,6 @@ def _start_emulator() -> tuple[subprocess.Popen[bytes], str]:
 
 def load(server: str, n: int, bins: int) -> None:
     import aerospike
-
     from aerobackup.cluster import Cluster
     from aerobackup.config import ClusterConfig
     from aerobackup.datapath import GenerationPolicy, WritePolicy
