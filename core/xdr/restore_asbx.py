@@ -99,6 +99,12 @@ def check_config(config: RestoreConfig) -> None:
         )
     if config.max_async_batches != _DEFAULT_ASYNC_BATCHES:
         raise ConfigError("restore.max_async_batches", "does not apply to ASBX (XDR) restores")
+    if config.wait_for_indexes:
+        raise ConfigError("restore.wait_for_indexes", "does not apply to ASBX (XDR) restores: they hold no indexes")
+    if config.total_timeout_ms:
+        raise ConfigError("restore.total_timeout_ms", "does not apply to ASBX (XDR) restores (socket_timeout_ms does)")
+    if config.executor != "threads":
+        raise ConfigError("restore.executor", "ASBX (XDR) restores run on threads (one per file group)")
 
 
 def restore_asbx(

@@ -93,5 +93,11 @@ def test_restore_batch_settings_refused() -> None:
         check_config(RestoreConfig(decoder="asbx", batch_size=10))
     with pytest.raises(ConfigError, match=r"^restore.max_async_batches: does not apply to ASBX"):
         check_config(RestoreConfig(decoder="asbx", max_async_batches=2))
+    with pytest.raises(ConfigError, match=r"^restore.wait_for_indexes: does not apply to ASBX"):
+        check_config(RestoreConfig(decoder="asbx", wait_for_indexes=True))
+    with pytest.raises(ConfigError, match=r"^restore.total_timeout_ms: does not apply to ASBX"):
+        check_config(RestoreConfig(decoder="asbx", total_timeout_ms=1000))
+    with pytest.raises(ConfigError, match=r"^restore.executor: ASBX \(XDR\) restores run on threads"):
+        check_config(RestoreConfig(decoder="asbx", executor="processes"))
     with pytest.raises(ConfigError, match=r"^restore.decoder: an ASBX restore reads ASBX files"):
         check_config(RestoreConfig())
