@@ -52,7 +52,7 @@ class BackupXdrConfig:
     # busy machine and still closes idle connections quickly (XDR reconnects).
     read_timeout_ms: int = 1000
     write_timeout_ms: int = 1000
-    result_queue_size: int = 256
+    result_queue_size: int = 256  # socket reads (each one or more records) queued per writer
     ack_queue_size: int = 256
     max_connections: int = 4096  # backup-go's default
     info_polling_period_ms: int = 1000
