@@ -158,7 +158,8 @@ class Client:
         """Start a restore from a directory, a list of directories (under ``parent``), a file,
         ``-`` (stdin) or a StorageBackend. ``config.validate_only`` decodes without writing."""
         sink = None if config.validate_only else cast(RecordSink, self._connection())
-        run = make_restore_runner(rt=self.runtime, sink=sink, inputs=source, config=config, parent=parent)
+        run = make_restore_runner(rt=self.runtime, sink=sink, inputs=source, config=config, parent=parent,
+                                  sink_spec=None if sink is None else self._source_spec())
         return Job("restore", run, Counters(RestoreStats), progress=progress, progress_interval=progress_interval)
 
     def estimate(self, config: BackupConfig) -> BackupEstimate:

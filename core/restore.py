@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO, cast
 
-from .config import RestoreConfig
+from .config import ClusterConfig, RestoreConfig
 from .datapath import ExistsPolicy, GenerationPolicy, RecordSink, WritePolicy
 from .errors import (
     AerobackupError,
@@ -433,6 +433,50 @@ def _run(
     job.finish_metadata()
 
 
+def _restore_in_process(files: list[InputFile], config: RestoreConfig, sink_spec: Any) -> tuple[dict[str, int],
+                                                                                              list[SIndex]]:
+    """Worker-process side of ``executor="processes"``: restore whole files with a connection of
+    its own; return the counts and the sindexes left for the parent to create."""
+    rt = Runtime.discover()
+    owned = isinstance(sink_spec, ClusterConfig)
+    if owned:
+        from .cluster import Cluster
+
+        sink = cast(RecordSink, Cluster.connect(sink_spec))
+    else:
+        sink = cast(RecordSink, sink_spec)
+    counters = Counters(RestoreStats)
+    control = JobControl(counters)
+    transforms = build_transforms(rt, config.compression, config.encryption, config.secret_agent, "restore")
+    job = _Restore(config=config, rt=rt, sink=sink, transforms=transforms, control=control)
+    try:
+        for f in files:
+            job.read_file(f)
+        job.drain()
+    finally:
+        if owned:
+            getattr(sink, "close", lambda: None)()
+    snap = counters.snapshot()
+    values = {k: getattr(snap, k) for k in snap.__dataclass_fields__ if isinstance(getattr(snap, k), int)}
+    return values, job.sindexes
+
+
+def _run_processes(sink: RecordSink, sink_spec: Any, files: list[InputFile], config: RestoreConfig,
+                   control: JobControl) -> None:
+    control.counters.set(files_total=len(files))
+    results = run_tasks(_restore_in_process, [[f] for f in files], workers=min(config.parallel, len(files)) or 1,
+                        executor="processes", cancel=control.cancel_event, args=(config, sink_spec))
+    sindexes: list[SIndex] = []
+    for values, six in results:
+        control.counters.add(**{k: v for k, v in values.items() if k != "files_total"})
+        sindexes += [s for s in six if s not in sindexes]
+    if control.cancelled:
+        raise JobCancelled("restore cancelled")
+    for index in sindexes:
+        sink.create_sindex(index)
+        control.counters.add(sindexes_created=1)
+
+
 def make_restore_runner(
     *,
     rt: Runtime,
@@ -440,14 +484,22 @@ def make_restore_runner(
     inputs: RestoreInput,
     config: RestoreConfig,
     parent: str | None = None,
+    sink_spec: Any = None,
 ) -> Callable[[JobControl], None]:
-    """Check what can be checked at once and return the function the job thread runs."""
+    """Check what can be checked at once and return the function the job thread runs.
+
+    ``sink_spec`` (a ClusterConfig, or a picklable sink) lets ``executor="processes"`` connect
+    from worker processes; without it the restore runs on threads."""
     suffix = rt.codec_suffix(config.decoder)
     transforms = build_transforms(rt, config.compression, config.encryption, config.secret_agent, "restore")
     files = resolve_inputs(rt, inputs, suffix, parent)
 
     def run(control: JobControl) -> None:
-        _run(rt, sink, files, config, control, transforms)
+        if config.executor == "processes" and sink is not None and sink_spec is not None \
+                and not config.validate_only and len(files) > 1:
+            _run_processes(sink, sink_spec, files, config, control)
+        else:
+            _run(rt, sink, files, config, control, transforms)
 
     return run
 

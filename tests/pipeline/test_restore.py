@@ -256,3 +256,13 @@ def test_restore_rate_limit(client: Client, server: Emulator, tmp_path: Path) ->
     t0 = time.monotonic()
     st = client.restore(RestoreConfig(records_per_second=1000, no_generation=True), str(tmp_path / "b")).wait(30)
     assert st.records_written == 400 and time.monotonic() - t0 >= 0.35
+
+
+def test_restore_in_worker_processes(client: Client, server: Emulator, loaded: int, tmp_path: Path) -> None:
+    many(server, 1000)
+    client.backup(BackupConfig(namespace="test", parallel_write=3), str(tmp_path / "b")).wait(30)
+    st = client.restore(RestoreConfig(namespace=TO_BAR, executor="processes", parallel=2),
+                        str(tmp_path / "b")).wait(120)
+    assert st.files == 3 and st.records_written == loaded + 1000 and st.sindexes_created == 5
+    assert {d: v[4] for d, v in raw_records(server, "bar").items()} == \
+           {d: v[4] for d, v in raw_records(server, "test").items()}
