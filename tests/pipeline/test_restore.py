@@ -266,3 +266,32 @@ def test_restore_in_worker_processes(client: Client, server: Emulator, loaded: i
     assert st.files == 3 and st.records_written == loaded + 1000 and st.sindexes_created == 5
     assert {d: v[4] for d, v in raw_records(server, "bar").items()} == \
            {d: v[4] for d, v in raw_records(server, "test").items()}
+
+
+_STDIO_SCRIPT = """
+import sys
+from aerobackup import BackupConfig, Client, ClusterConfig, RestoreConfig, RestoreNamespaceConfig
+client = Client(cluster=ClusterConfig(hosts=(sys.argv[2],)))
+if sys.argv[1] == "backup":
+    client.backup(BackupConfig(namespace="test", output_file="-")).wait(60)
+else:
+    cfg = RestoreConfig(namespace=RestoreNamespaceConfig(source="test", destination="bar"))
+    print(client.restore(cfg, "-").wait(60).records_written, file=sys.stderr)
+client.close()
+"""
+
+
+def test_backup_to_stdout_piped_into_restore_from_stdin(server: Emulator, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    many(server, 700)
+    addr = f"{server.host}:{server.port}"
+    backup = subprocess.run([sys.executable, "-c", _STDIO_SCRIPT, "backup", addr], capture_output=True, timeout=60,
+                            check=True)
+    assert backup.stdout.startswith(b"Version 3.1\n# namespace test\n# first-file\n")
+    restore = subprocess.run([sys.executable, "-c", _STDIO_SCRIPT, "restore", addr], input=backup.stdout,
+                             capture_output=True, timeout=60, check=True)
+    assert restore.stderr.strip().endswith(b"700")
+    assert {d: v[4] for d, v in raw_records(server, "bar").items()} == \
+           {d: v[4] for d, v in raw_records(server, "test").items()}
