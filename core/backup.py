@@ -23,7 +23,7 @@ from typing import Any, BinaryIO, cast
 
 from .config import BackupConfig, ClusterConfig
 from .datapath import PartitionCursor, PartitionsDone, RecordSource, ScanRequest
-from .errors import AerobackupError, ConfigError, JobCancelled, StorageError
+from .errors import AerobackupError, ClusterError, ConfigError, JobCancelled, StorageError
 from .jobs import BackupStats, Counters, JobControl
 from .model import UDF, RecordBatch, SIndex
 from .protocols import Encoder, EncoderOptions, StorageBackend, Transform
@@ -466,6 +466,26 @@ def _check_destination(storage: StorageBackend, config: BackupConfig, suffix: st
                             extra_names=(config.state_file,) if config.state_file else ())
 
 
+def _check_source(source: RecordSource, config: BackupConfig) -> None:
+    """Unknown namespace or set: one clear error before any file is written (when the source can
+    tell: ``namespaces()`` and the ``sets/<ns>`` info answer)."""
+    namespaces = getattr(source, "namespaces", None)
+    if namespaces is not None:
+        known = list(namespaces())
+        if config.namespace not in known:
+            raise ClusterError(f"namespace {config.namespace!r} not found in the cluster "
+                               f"(namespaces: {', '.join(known) or 'none'})", code=20)
+    info = getattr(source, "info", None)
+    if config.set_list and info is not None:
+        answer = str(info(f"sets/{config.namespace}"))
+        sets = {kv.partition("=")[2] for part in answer.split(";") for kv in part.split(":")
+                if kv.startswith("set=")}
+        for name in config.set_list:
+            if name and name not in sets:
+                raise ClusterError(f"set {name!r} not found in namespace {config.namespace!r} "
+                                   f"(sets: {', '.join(sorted(sets)) or 'none'})")
+
+
 def _node_names(source: RecordSource, config: BackupConfig) -> list[str]:
     """Node names for node tasks: ``node_list`` addresses resolved by the source, or all nodes."""
     if config.node_list:
@@ -515,7 +535,8 @@ def make_backup_runner(
     transforms = build_transforms(rt, config.compression, config.encryption, config.secret_agent, "backup")
     prefix = config.output_file_prefix or config.namespace
 
-    _check_destination(storage, config, suffix, where)  # before the job starts: errors surface at once
+    _check_source(source, config)  # before the job starts: errors surface at once
+    _check_destination(storage, config, suffix, where)
 
     def run(control: JobControl) -> None:
         resumed: BackupState | None = None

@@ -252,9 +252,11 @@ def test_stats_progress_and_concurrent_jobs(client: Client, server: Emulator, tm
 def test_unknown_namespace_and_unreachable_host(client: Client, tmp_path: Path) -> None:
     from aerobackup import ClusterError
 
-    with pytest.raises(ClusterError, match="nosuch"):
-        client.backup(BackupConfig(namespace="nosuch"), str(tmp_path / "x")).wait(30)
-    assert not list((tmp_path / "x").glob("*.asb")) if (tmp_path / "x").exists() else True
+    with pytest.raises(ClusterError, match=r"namespace 'nosuch' not found in the cluster \(namespaces: test, bar\)"):
+        client.backup(BackupConfig(namespace="nosuch"), str(tmp_path / "x"))
+    with pytest.raises(ClusterError, match=r"set 'nosuch' not found in namespace 'test' \(sets: none\)"):
+        client.backup(BackupConfig(namespace="test", set_list=("nosuch",)), str(tmp_path / "x"))
+    assert not (tmp_path / "x").exists()
     with pytest.raises(ClusterError, match="127.0.0.1:1"):
         Client(cluster=ClusterConfig(hosts=("127.0.0.1:1",), client_timeout_ms=500)).backup(
             BackupConfig(namespace="test"), str(tmp_path / "y"))
