@@ -8,6 +8,7 @@ import warnings
 import click
 
 from ..runtime import Runtime
+from ..speedups import describe as speedups_line
 
 __all__ = ["plugins_command"]
 
@@ -34,5 +35,6 @@ def plugins_command(as_json: bool) -> None:
     click.echo(f"{'KIND':<11} {'NAME':<{width}} DISTRIBUTION")
     for r in rows:
         click.echo(f"{r['kind']:<11} {r['name']:<{width}} {r['distribution'] or '-'} {r['version'] or ''}".rstrip())
+    click.echo(speedups_line())
     for f in rt.failures:
         click.echo(f"failed to load plugin '{f.entry_point}' ({f.value}): {f.error}", err=True)
