@@ -351,6 +351,7 @@ class _Run:
         recovered: set[str] = set()
         finished: set[str] = set()
         pending: dict[str, int] = {}  # recoveries (partition rewinds) still to do, per node
+        fenced = False
         while True:
             if control.cancel_event.wait(min(period, max(0.0, trusted - time.monotonic())) or period):
                 raise JobCancelled("XDR backup cancelled")
@@ -358,6 +359,11 @@ class _Run:
             now = time.monotonic()
             if now < trusted:
                 continue
+            for node in self._joined(nodes):  # a node that joined ships its partitions too
+                self._start_node(node)
+                nodes.append(node)
+                if fenced:
+                    self._block_mrt([node])
             for node in nodes:
                 if node in finished:
                     continue
@@ -369,8 +375,9 @@ class _Run:
                 recovered.add(node)
                 if len(recovered) < len(nodes):
                     continue  # the fence goes up only when every node has finished its rewind
-                if not self.mrt_blocked:
+                if not fenced:
                     self._block_mrt(nodes)
+                    fenced = True
                 if stats.lag == 0:
                     self._stop_node(node)
                     finished.add(node)
@@ -384,6 +391,18 @@ class _Run:
                     f"no record arrived from the cluster within {config.start_timeout_ms} ms: check that "
                     f"{config.local_address}:{receiver.port} is reachable from the nodes (local_address)"
                 )
+
+    def _joined(self, known: list[str]) -> list[str]:
+        """Nodes the cluster view has now and we have not set up (the view is re-read when the
+        cluster object can: ``check()`` refreshes ``aerobackup.cluster.Cluster`` when a node's
+        partition generation changed)."""
+        check = getattr(self.cluster, "check", None)
+        if callable(check):
+            try:
+                check()
+            except AerobackupError as exc:  # a node going away shows in its stats; go on
+                log.debug("XDR: cluster check failed: %s", exc)
+        return [n for n in node_names(self.cluster) if n not in known]
 
     def _block_mrt(self, nodes: list[str]) -> None:
         for node in nodes:

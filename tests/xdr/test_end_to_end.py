@@ -382,3 +382,44 @@ def test_single_stream_storage_takes_one_file(source: Emulator, runtime: Runtime
         run_backup(source, OneStream(), runtime, parallel_write=2)
     source.put_raw("test", "s", 1, [("v", 1, bytes(8))])
     assert run_backup(source, OneStream(), runtime).records_written == 1
+
+
+def test_a_node_that_joins_is_set_up(runtime: Runtime) -> None:
+    from types import SimpleNamespace
+
+    from aerobackup.testing import EmulatedCluster
+
+    class Growing:
+        """A cluster view that sees the second node only from its third check on."""
+
+        def __init__(self, real: Any) -> None:
+            self.real = real
+            self.checks = 0
+            self.names = [n.name for n in real.nodes]
+
+        @property
+        def nodes(self) -> list[Any]:
+            return [SimpleNamespace(name=n) for n in (self.names if self.checks >= 3 else self.names[:1])]
+
+        def check(self) -> None:
+            self.checks += 1
+
+        def info(self, command: str, node: str | None = None) -> str:
+            return str(self.real.info(command, node))
+
+    with EmulatedCluster(nodes=2, namespaces=("test",)) as cluster:
+        shippers = XdrShipper.attach(cluster)
+        try:
+            for i in range(400):
+                cluster.nodes[0].put_raw("test", "s", i, [("v", 1, i.to_bytes(8, "big"))])
+            storage = MemoryStorage()
+            with connect(cluster.nodes[0]) as real:
+                view = Growing(real)
+                config = BackupXdrConfig(namespace="test", max_throughput=500, **FAST)  # slow enough to join
+                stats = backup_xdr(config, storage, view, runtime=runtime, stats_delay=0.05).wait(30)
+            assert view.checks >= 3
+            assert stats.records_written == 400
+            assert all(s.totals.get("success", 0) > 0 for s in shippers)  # both nodes shipped
+            assert all(s.dcs == {} for s in shippers)  # and both DCs were removed
+        finally:
+            XdrShipper.detach_all(shippers)
