@@ -82,6 +82,7 @@ class RestoreStats:
     sindexes_read: int = 0
     udfs_read: int = 0
     sindexes_created: int = 0
+    sindexes_existing: int = 0  # already there with the same definition: left alone
     udfs_created: int = 0
     bytes_read: int = 0
     files: int = 0

@@ -183,6 +183,18 @@ def select(batch: RecordBatch, keep: Sequence[int], bins: set[str] | None) -> Re
     return out
 
 
+def _definition(s: SIndex) -> tuple[object, ...]:
+    # asbackup writes a set-less index with the set "null" (conformance README): the same index
+    set_name = "" if s.set in ("", "null") else s.set
+    return set_name, s.bin, s.index_type, s.data_type, s.context or None, s.expression or None
+
+
+def _describe(s: SIndex) -> str:
+    what = f"expression {s.expression}" if s.expression else f"bin {s.bin!r}"
+    ctx = f" context {s.context}" if s.context else ""
+    return f"set {s.set or '(none)'!r}, {what}, {s.index_type.name.lower()} {s.data_type.name.lower()}{ctx}"
+
+
 class _Restore:
     """State shared by the reader threads of one restore (or validation)."""
 
@@ -211,6 +223,7 @@ class _Restore:
         self.dst_ns = config.namespace.destination if config.namespace else None
         self.validate = sink is None or config.validate_only
         self.sindexes: list[SIndex] = []
+        self._existing: dict[str, dict[str, SIndex]] = {}
         self._lock = threading.Lock()
         self.error: BaseException | None = None
         n = config.max_async_batches
@@ -272,7 +285,24 @@ class _Restore:
             self._create_index(index)
 
     def _create_index(self, index: SIndex) -> None:
+        """Create an index; one that exists with the same definition is left alone, one with
+        another definition is an error naming both."""
         assert self.sink is not None
+        lister = getattr(self.sink, "sindexes", None)
+        if lister is not None:
+            with self._lock:
+                known = self._existing.get(index.namespace)
+                if known is None:
+                    known = self._existing[index.namespace] = {s.name: s for s in lister(index.namespace)}
+            old = known.get(index.name)
+            if old is not None:
+                if _definition(old) == _definition(index):
+                    self.counters.add(sindexes_existing=1)
+                    return
+                raise ClusterError(
+                    f"index {index.name!r} already exists in namespace {index.namespace!r} with another "
+                    f"definition ({_describe(old)}; the backup has {_describe(index)}): drop it first, "
+                    "or restore with no_indexes")
         self.sink.create_sindex(index)
         self.counters.add(sindexes_created=1)
 

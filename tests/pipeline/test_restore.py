@@ -295,3 +295,21 @@ def test_backup_to_stdout_piped_into_restore_from_stdin(server: Emulator, tmp_pa
     assert restore.stderr.strip().endswith(b"700")
     assert {d: v[4] for d, v in raw_records(server, "bar").items()} == \
            {d: v[4] for d, v in raw_records(server, "test").items()}
+
+
+def test_existing_indexes_same_or_conflicting(client: Client, server: Emulator, ac: Any,
+                                              conformance_dir: Path) -> None:
+    corpus = conformance_dir / "asbackup-4.5.8" / "plain"
+    first = client.restore(RestoreConfig(namespace=TO_BAR), str(corpus)).wait(60)
+    again = client.restore(RestoreConfig(namespace=TO_BAR, no_generation=True), str(corpus)).wait(60)
+    assert first.sindexes_created == 15 and again.sindexes_created == 0 and again.sindexes_existing == 15
+    server.reset()
+    # an index of the same name on another bin: a clear error naming both definitions
+    name = next(line.split()[4] for line in (corpus / "test_00000.asb").read_text(errors="replace").splitlines()
+                if line.startswith("* i ") and line.split()[6] != "null")
+    answer = ac.info_random_node(f"sindex-create:ns=bar;set=types;indexname={name};indextype=default;"
+                                 "indexdata=elsewhere,numeric")
+    assert answer.strip().endswith("ok"), answer
+    with pytest.raises(ClusterError, match=rf"index '{name}' already exists in namespace 'bar' with another "
+                                           r"definition \(set 'types', bin 'elsewhere'"):
+        client.restore(RestoreConfig(namespace=TO_BAR), str(corpus)).wait(60)
