@@ -83,6 +83,7 @@ class RestoreStats:
     udfs_read: int = 0
     sindexes_created: int = 0
     sindexes_existing: int = 0  # already there with the same definition: left alone
+    sindexes_ready: int = 0  # built, when wait_for_indexes
     udfs_created: int = 0
     bytes_read: int = 0
     files: int = 0

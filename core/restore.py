@@ -430,10 +430,27 @@ class _Restore:
         for index in self.sindexes:
             self._check()
             self._create_index(index)
-        if self.config.wait_for_indexes:
-            waiter = getattr(self.sink, "wait_for_sindexes", None)
-            if waiter is not None and self.sindexes:
-                waiter([s for s in self.sindexes])
+        if self.config.wait_for_indexes and self.sindexes:
+            self._wait_for_indexes(self.sindexes)
+
+    def _wait_for_indexes(self, indexes: Sequence[SIndex]) -> None:
+        """Poll ``sindex/<ns>/<name>`` until each index reports ``load_pct=100`` (asrestore --wait)."""
+        info = getattr(self.sink, "info", None)
+        if info is None:
+            return
+        deadline = time.monotonic() + max(60.0, self.config.info_timeout_ms / 1000 * 6)
+        for index in indexes:
+            while True:
+                self._check()
+                answer = str(info(f"sindex/{index.namespace}/{index.name}"))
+                fields = dict(kv.partition("=")[::2] for kv in answer.split(";") if "=" in kv)
+                if fields.get("load_pct", "100") == "100":
+                    break
+                if time.monotonic() > deadline:
+                    raise ClusterError(f"index {index.name!r} of {index.namespace!r} still building "
+                                       f"({fields.get('load_pct')} %) after the wait")
+                time.sleep(0.2)
+        self.counters.add(sindexes_ready=len(indexes))
 
 
 def _run(

@@ -300,7 +300,8 @@ def test_backup_to_stdout_piped_into_restore_from_stdin(server: Emulator, tmp_pa
 def test_existing_indexes_same_or_conflicting(client: Client, server: Emulator, ac: Any,
                                               conformance_dir: Path) -> None:
     corpus = conformance_dir / "asbackup-4.5.8" / "plain"
-    first = client.restore(RestoreConfig(namespace=TO_BAR), str(corpus)).wait(60)
+    first = client.restore(RestoreConfig(namespace=TO_BAR, wait_for_indexes=True), str(corpus)).wait(60)
+    assert first.sindexes_ready == 15
     again = client.restore(RestoreConfig(namespace=TO_BAR, no_generation=True), str(corpus)).wait(60)
     assert first.sindexes_created == 15 and again.sindexes_created == 0 and again.sindexes_existing == 15
     server.reset()
