@@ -314,3 +314,26 @@ def test_existing_indexes_same_or_conflicting(client: Client, server: Emulator, 
     with pytest.raises(ClusterError, match=rf"index '{name}' already exists in namespace 'bar' with another "
                                            r"definition \(set 'types', bin 'elsewhere'"):
         client.restore(RestoreConfig(namespace=TO_BAR), str(corpus)).wait(60)
+
+
+def test_encryption_key_from_the_secret_agent(client: Client, server: Emulator, tmp_path: Path,
+                                              conformance_dir: Path) -> None:
+    from aerobackup import SecretAgentConfig
+    from aerobackup.testing.secret_agent import FakeSecretAgent
+
+    from tests.pipeline.conftest import aes_ctr_decrypt
+    from tests.pipeline.conftest import decode_backup as decode
+
+    pem = (conformance_dir / "asbackup-4.5.8" / "key.pem").read_text()
+    many(server, 300)
+    with FakeSecretAgent({"keys:pem": pem}) as agent:
+        agent_cfg = SecretAgentConfig(address=agent.host, port=agent.port)
+        enc = EncryptionPolicy(mode="aes128", key_file="secrets:keys:pem")
+        client.backup(BackupConfig(namespace="test", encryption=enc, secret_agent=agent_cfg),
+                      str(tmp_path / "b")).wait(30)
+        files = read_backup(tmp_path / "b")
+        plain = {n: aes_ctr_decrypt(d, pem.encode(), 128) for n, d in files.items()}
+        assert len(decode(plain)[0]) == 300
+        st = client.restore(RestoreConfig(namespace=TO_BAR, encryption=enc, secret_agent=agent_cfg),
+                            str(tmp_path / "b")).wait(30)
+    assert st.records_written == 300
