@@ -263,3 +263,12 @@ def test_unknown_namespace_and_unreachable_host(client: Client, tmp_path: Path) 
 
 
 _ = aerospike
+
+
+def test_client_from_an_official_client(server: Emulator, ac: Any, tmp_path: Path) -> None:
+    many(server, 200)
+    client = Client.from_aerospike(ac)
+    stats = client.backup(BackupConfig(namespace="test"), str(tmp_path / "b")).wait(30)
+    client.close()
+    assert stats.records_written == 200
+    assert ac.is_connected()  # the caller's client is left open
