@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ._info_data import NS_CONFIG
 from ._store import CL_EPOCH, N_PARTITIONS, NamespaceStore
 
 if TYPE_CHECKING:
@@ -42,45 +43,6 @@ _CTX_NAMES = {
     0x10: "list_index", 0x11: "list_rank", 0x13: "list_value",
     0x20: "map_index", 0x21: "map_rank", 0x22: "map_key", 0x23: "map_value",
 }  # fmt: skip
-
-# Configuration part of namespace/<ns> and get-config:context=namespace (observed, CE 8.1.2.0);
-# {default_ttl} is filled in per namespace.
-_NS_CONFIG = (
-    "active-rack=0;allow-ttl-without-nsup=false;apply-ttl-reductions=true;auto-revive=false;"
-    "background-query-max-rps=10000;conflict-resolution-policy=generation;"
-    "conflict-resolve-writes=false;default-read-touch-ttl-pct=0;default-ttl={default_ttl};"
-    "disable-cold-start-eviction=false;disable-mrt-writes=false;disable-write-dup-res=false;"
-    "disallow-expunge=false;disallow-null-setname=false;enable-benchmarks-batch-sub=false;"
-    "enable-benchmarks-ops-sub=false;enable-benchmarks-read=false;enable-benchmarks-udf=false;"
-    "enable-benchmarks-udf-sub=false;enable-benchmarks-write=false;enable-hist-proxy=false;"
-    "evict-hist-buckets=10000;evict-indexes-memory-pct=0;evict-tenths-pct=5;"
-    "force-long-queries=false;ignore-migrate-fill-delay=false;index-stage-size=1073741824;"
-    "indexes-memory-budget=0;inline-short-queries=false;max-record-size=1048576;migrate-order=5;"
-    "migrate-retransmit-ms=5000;migrate-skip-unreadable=false;migrate-sleep=1;mrt-duration=0;"
-    "nsup-hist-period=3600;nsup-period=10;nsup-threads=1;partition-tree-sprigs=256;"
-    "prefer-uniform-balance=false;rack-id=0;read-consistency-level-override=off;"
-    "reject-non-xdr-writes=false;reject-xdr-writes=false;replication-factor=1;"
-    "sindex-stage-size=1073741824;single-query-threads=4;stop-writes-sys-memory-pct=90;"
-    "strong-consistency=false;strong-consistency-allow-expunge=false;"
-    "tomb-raider-eligible-age=86400;tomb-raider-period=86400;tomb-raider-unmark-threads=0;"
-    "transaction-pending-limit=20;truncate-threads=4;write-commit-level-override=off;"
-    "xdr-bin-tombstone-ttl=86400;xdr-tomb-raider-period=120;xdr-tomb-raider-threads=1;"
-    "geo2dsphere-within.strict=true;geo2dsphere-within.min-level=1;"
-    "geo2dsphere-within.max-level=20;geo2dsphere-within.max-cells=12;"
-    "geo2dsphere-within.level-mod=1;geo2dsphere-within.earth-radius-meters=6371000;"
-    "index-type=mem;sindex-type=mem;storage-engine=memory;"
-    + "".join(f"storage-engine.stripe[{i}]=stripe-{i};" for i in range(8))
-    + "storage-engine.commit-to-device=false;storage-engine.compression=none;"
-    "storage-engine.compression-acceleration=0;storage-engine.compression-level=0;"
-    "storage-engine.data-size=2147483648;storage-engine.defrag-lwm-pct=50;"
-    "storage-engine.defrag-queue-min=0;storage-engine.defrag-sleep=1000;"
-    "storage-engine.defrag-startup-minimum=0;storage-engine.direct-files=false;"
-    "storage-engine.disable-odsync=false;storage-engine.enable-benchmarks-storage=false;"
-    "storage-engine.encryption-key-file=null;storage-engine.encryption-old-key-file=null;"
-    "storage-engine.evict-used-pct=0;storage-engine.filesize=0;storage-engine.flush-max-ms=1000;"
-    "storage-engine.max-write-cache=67108864;storage-engine.stop-writes-avail-pct=5;"
-    "storage-engine.stop-writes-used-pct=70;storage-engine.tomb-raider-sleep=1000"
-)
 
 
 def replicas_bitmap(owned: list[bool]) -> str:
@@ -291,7 +253,7 @@ def _namespace_stats(em: Emulator, ns: NamespaceStore) -> str:
         f"ns_cluster_size={em.cluster_size};effective_replication_factor=1;objects={objects};"
         f"tombstones=0;xdr_tombstones=0;master_objects={objects};stop_writes="
         f"{'true' if em.faults.stop_writes else 'false'};current_time={em.store.clock.cl_seconds()};"
-        f"truncate_lut={tlut};" + _NS_CONFIG.format(default_ttl=ns.default_ttl)
+        f"truncate_lut={tlut};" + NS_CONFIG.format(default_ttl=ns.default_ttl)
     )
 
 
@@ -376,7 +338,7 @@ def _one(em: Emulator, line: str) -> str:
             ns = store.namespaces.get(p.get("id", p.get("namespace", "")))
             if ns is None:
                 return "ERROR:4:namespace not found"
-            return _NS_CONFIG.format(default_ttl=ns.default_ttl)
+            return NS_CONFIG.format(default_ttl=ns.default_ttl)
         if ctx in ("xdr", "security"):
             return ""
         if ctx == "service":
