@@ -114,15 +114,14 @@ def _create(
 ) -> bytes | None:
     """Fast path for writing a record that does not exist yet; None means "take the general
     path" (record exists, an op or value that needs checks, a limit that may be hit)."""
-    part = ns.parts[(digest[0] | (digest[1] << 8)) & 0xFFF]
+    pid = (digest[0] | (digest[1] << 8)) & 0xFFF
+    part = ns.parts[pid]
     if digest in part or not ops or (ttl > MAX_TTL and ttl < _TTL_KEEP):
         return None
     set_name = fields.get(1) or b""
     if len(set_name) > 63:
         return None
     bins: dict[bytes, tuple[int, bytes]] = {}
-    respond_all = info2 & Info2.RESPOND_ALL_OPS
-    results = []
     size = 0
     for op, ptype, name, val in ops:
         if op != 2 or len(name) > 15 or name in bins:
@@ -133,18 +132,34 @@ def _create(
                 return None
         bins[name] = (ptype, val)
         size += len(val)
-        if respond_all:
-            results.append(empty_result(2, name))
     if size > MAX_RECORD_SIZE - 65536:
         return None
-    new = Record(digest, set_name, fields.get(2), 1, _void_time(store, ns, ttl, None), store.clock.now_ns(), bins)
+    if ttl == _TTL_NEVER or (ttl == 0 and not ns.default_ttl):
+        void = 0
+    else:
+        void = _void_time(store, ns, ttl, None)
+    new = Record(digest, set_name, fields.get(2), 1, void, store.clock.now_ns(), bins)
     with store.lock:
         if digest in part:
             return None
         if set_name not in ns.sets:
             ns.note_set(set_name)
-        ns.put(new)
-    return header(0, 1, new.void_time, tt, 0, len(results)) + b"".join(results)
+        ns.put_new(pid, new)
+    if info2 & _RESPOND_ALL:
+        names = tuple(bins)
+        results = _WRITE_RESULTS.get(names)
+        if results is None:
+            results = b"".join(empty_result(2, n) for n in names)
+            if len(_WRITE_RESULTS) < 1024:
+                _WRITE_RESULTS[names] = results
+        return _MSG_HDR.pack(22, 0, 0, 0, 0, 0, 1, void, tt, 0, len(names)) + results
+    return _MSG_HDR.pack(22, 0, 0, 0, 0, 0, 1, void, tt, 0, 0)
+
+
+_RESPOND_ALL = Info2.RESPOND_ALL_OPS
+_MSG_HDR = struct.Struct(">BBBBBBIIIHH")
+#: reply ops of a RESPOND_ALL_OPS write, by the tuple of bin names written
+_WRITE_RESULTS: dict[tuple[bytes, ...], bytes] = {}
 
 
 def _filtered_out(store: Store, ns: NamespaceStore, rec: Record, fields: dict[int, bytes]) -> int:

@@ -230,6 +230,11 @@ class NamespaceStore:
             self._order[part] = None
         d[rec.digest] = rec
 
+    def put_new(self, part: int, rec: Record) -> None:
+        """Store a record known to be absent from partition ``part``."""
+        self.parts[part][rec.digest] = rec
+        self._order[part] = None
+
     def remove(self, digest: bytes) -> None:
         part = partition_id(digest)
         if self.parts[part].pop(digest, None) is not None:
