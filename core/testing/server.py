@@ -212,9 +212,14 @@ class Emulator:
         return len(self._conns)
 
     def store_records(self, ns: NamespaceStore) -> Iterator[Record]:
-        """Live records of a namespace (all nodes' data: the store is shared)."""
+        """Live records of a namespace in the partitions this node owns (what its statistics,
+        ``sets`` and ``namespace/<ns>`` answers count, as a real node counts its own share)."""
         live = self.store.is_live
-        return (r for r in ns.records() if live(r))
+        for pid in range(N_PARTITIONS):
+            if self.owns(pid):
+                for r in list(ns.parts[pid].values()):
+                    if live(r):
+                        yield r
 
     def lua_compile_error(self, name: str, source: bytes) -> tuple[int, str] | None:
         return self._lua.compile_error(name, source)

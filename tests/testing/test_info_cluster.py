@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
 import time
@@ -164,3 +165,17 @@ def test_not_owned_partition_without_proxy_answers_11() -> None:
             s.sendall((0x0203 << 48 | len(body)).to_bytes(8, "big") + body)
             reply = s.recv(30, socket.MSG_WAITALL)
         assert reply[13] == 11 and wrong.stats["misrouted"] == 1
+
+
+def test_each_node_counts_its_own_share(aerospike_cluster: EmulatedCluster) -> None:
+    client = aerospike.client(aerospike_cluster.client_config())
+    try:
+        for i in range(90):
+            client.put(("test", "share", i), {"i": i})
+        counts = []
+        for node in aerospike_cluster.nodes:
+            text = client.info_single_node("sets/test/share", node.node_name)
+            counts.append(int(re.search(r"objects=(\d+)", text).group(1)))
+        assert sum(counts) == 90 and all(c > 0 for c in counts)
+    finally:
+        client.close()
