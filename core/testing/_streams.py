@@ -71,6 +71,20 @@ def _index_filter(data: bytes) -> Callable[[Record], bool] | None:
     return equal
 
 
+def _has_index(em: Emulator, ns: str, set_name: bytes, rng: bytes, index_name: bytes | None) -> bool:
+    """Whether an index can serve this INDEX_RANGE (bin, type, set), or the named index exists."""
+    if index_name:
+        return (ns, index_name.decode("utf-8", errors="replace")) in em.store.sindexes
+    nlen = rng[1]
+    bin_name = rng[2 : 2 + nlen].decode("utf-8", errors="replace")
+    want = {1: "numeric", 3: "string", 4: "blob", 23: "geo2dsphere"}.get(rng[2 + nlen])
+    set_text = set_name.decode("utf-8", errors="replace")
+    for (n, _name), d in list(em.store.sindexes.items()):
+        if n == ns and d.get("bin") == bin_name and d.get("type") == want and d["set"] in ("", set_text):
+            return True
+    return False
+
+
 def run_scan(em: Emulator, m: Msg, ns_name: bytes, send: Send) -> None:
     """Answer a partition scan / query, streaming through ``send``."""
     if not m.info3 & Info3.PARTITION_DONE:
@@ -121,6 +135,9 @@ def run_scan(em: Emulator, m: Msg, ns_name: bytes, send: Send) -> None:
         index_pred = _index_filter(m.fields[22])
         if index_pred is None:
             send(_start_error(4))
+            return
+        if not _has_index(em, ns.name, m.fields.get(1) or b"", m.fields[22], m.fields.get(21)):
+            send(_start_error(201))  # a query on a bin without a matching index (as CE answers)
             return
     code = em.faults.error_for("scan", None)
     if code:

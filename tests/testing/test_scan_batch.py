@@ -5,6 +5,7 @@ from __future__ import annotations
 import aerospike
 import pytest
 from aerobackup.testing import Emulator, key_digest
+from aerospike import exception as ex
 from aerospike_helpers.batch import records as br
 from aerospike_helpers.expressions import base as exp
 from aerospike_helpers.operations import operations as op
@@ -131,3 +132,22 @@ def test_batch_row_in_unknown_namespace(aerospike_client, hundred) -> None:
     res = aerospike_client.batch_read([("test", "s", 1), ("nosuch", "s", 2)])
     assert [r.result for r in res.batch_records] == [0, 20]
     assert res.batch_records[0].record[2] == {"i": 1, "s": "v1"}
+
+
+def test_secondary_index_query(aerospike_client, hundred) -> None:
+    from aerospike import predicates as p
+
+    q = aerospike_client.query("test", "s")
+    q.where(p.between("i", 3, 7))
+    with pytest.raises(ex.AerospikeError) as err:  # no index on i yet
+        q.results()
+    assert err.value.code == 201
+    aerospike_client.index_integer_create("test", "s", "i", "idx_s_i")
+    q = aerospike_client.query("test", "s")
+    q.where(p.between("i", 3, 7))
+    assert sorted(r[2]["i"] for r in q.results()) == [3, 4, 5, 6, 7]
+    # the same info command index_string_create sends, without its 2-second readiness poll
+    aerospike_client.info_all("sindex-create:namespace=test;indexname=idx_s_s;bin=s;type=STRING")
+    q = aerospike_client.query("test", "s")
+    q.where(p.equals("s", "v42"))
+    assert [r[2]["i"] for r in q.results()] == [42]
