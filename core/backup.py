@@ -23,6 +23,7 @@ from typing import Any, BinaryIO, cast
 
 from .config import BackupConfig, ClusterConfig
 from .datapath import PartitionCursor, PartitionsDone, RecordSource, ScanRequest
+from .distributed import check_backup_config, is_distributed, merge_task_journals, run_backup_distributed
 from .errors import AerobackupError, ClusterError, ConfigError, JobCancelled, StorageError
 from .jobs import BackupStats, Counters, JobControl
 from .model import UDF, RecordBatch, SIndex
@@ -525,11 +526,16 @@ def make_backup_runner(
     storage: StorageBackend,
     where: str,
     config: BackupConfig,
+    storage_spec: str | None = None,
 ) -> Any:
     """Prepare a backup (checks that need no waiting happen here, so errors surface at once)
-    and return the function the job thread runs."""
+    and return the function the job thread runs. ``storage_spec`` (the destination's path or URL)
+    lets a distributed executor's workers open the storage by name."""
     if config.output_file is not None and config.state_file is not None:
         raise ConfigError("backup.state_file", "needs directory output, not output_file")
+    distributed = is_distributed(config.executor)
+    if distributed:
+        check_backup_config(config, source_spec, storage_spec)
     suffix = rt.codec_suffix(config.encoder)
     encoder = rt.encoder(config.encoder, EncoderOptions(compact=config.compact))
     transforms = build_transforms(rt, config.compression, config.encryption, config.secret_agent, "backup")
@@ -542,6 +548,7 @@ def make_backup_runner(
         resumed: BackupState | None = None
         if config.continue_from is not None:
             resumed = load_state(storage, config.continue_from)
+            merge_task_journals(storage, config.continue_from, resumed)  # left by a distributed run
             if resumed.namespace != config.namespace:
                 raise ConfigError("backup.continue_from",
                                   f"state file is for namespace {resumed.namespace!r}, not {config.namespace!r}")
@@ -609,6 +616,8 @@ def make_backup_runner(
                 single.publish()
                 control.counters.add(bytes_written=single.stored)
                 control.counters.file_written(single.name)
+            elif distributed:
+                run_backup_distributed(tasks, coord, storage, cast(str, storage_spec), source_spec, control)
             elif config.executor == "processes":
                 _run_in_processes(tasks, coord, env, source_spec, workers, control)
             else:

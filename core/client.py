@@ -129,7 +129,8 @@ class Client:
         st, where = self._storage(storage)
         source = cast(RecordSource, self._connection())
         run = make_backup_runner(rt=self.runtime, source=source, source_spec=self._source_spec(), storage=st,
-                                 where=where, config=config)
+                                 where=where, config=config,
+                                 storage_spec=storage if isinstance(storage, str) else None)
         return Job("backup", run, Counters(BackupStats), progress=progress, progress_interval=progress_interval)
 
     def _single_file_target(self, config: BackupConfig) -> tuple[str, BackupConfig]:

@@ -46,6 +46,15 @@ def _check(ok: bool, field_path: str, message: str) -> None:
         raise ConfigError(field_path, message)
 
 
+def _check_executor(executor: object, scheduler: str | None, prefix: str) -> None:
+    """A name, or an executor object (any ``concurrent.futures.Executor``, a ``distributed.Client``)."""
+    if isinstance(executor, str):
+        _check(executor in ("threads", "processes", "dask", "ray"), f"{prefix}.executor",
+               f"must be 'threads' or 'processes' (or 'dask', 'ray', an Executor object; got {executor!r})")
+    if scheduler is not None:
+        _check(executor in ("dask", "ray"), f"{prefix}.scheduler", "needs executor 'dask' or 'ray'")
+
+
 def _non_negative(obj: object, prefix: str, *names: str) -> None:
     for name in names:
         value = getattr(obj, name)
@@ -317,7 +326,8 @@ class BackupConfig:
     info_retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_retries=3))
     estimate: bool = False
     estimate_samples: int = 10000
-    executor: str = "threads"  # "threads" or "processes"
+    executor: str | object = "threads"  # "threads", "processes", "dask", "ray", or an Executor / distributed.Client
+    scheduler: str | None = None  # Dask scheduler or Ray address for executor "dask" / "ray"
 
     def __post_init__(self) -> None:
         p = "backup"
@@ -327,8 +337,7 @@ class BackupConfig:
                       "info_timeout_ms", "estimate_samples")
         _check(self.parallel_read >= 1, f"{p}.parallel_read", f"must be at least 1 (got {self.parallel_read})")
         _check(self.parallel_write >= 1, f"{p}.parallel_write", f"must be at least 1 (got {self.parallel_write})")
-        _check(self.executor in ("threads", "processes"), f"{p}.executor",
-               f"must be 'threads' or 'processes' (got {self.executor!r})")
+        _check_executor(self.executor, self.scheduler, p)
         if self.node_list:
             _check(not self.partition_filters, f"{p}.node_list", "cannot be combined with partition_filters")
             _check(self.after_digest is None, f"{p}.node_list", "cannot be combined with after_digest")
@@ -389,7 +398,8 @@ class RestoreConfig:
     total_timeout_ms: int = 0
     info_timeout_ms: int = 10000
     validate_only: bool = False
-    executor: str = "threads"
+    executor: str | object = "threads"  # "threads", "processes", "dask", "ray", or an Executor / distributed.Client
+    scheduler: str | None = None  # Dask scheduler or Ray address for executor "dask" / "ray"
 
     def __post_init__(self) -> None:
         p = "restore"
@@ -401,8 +411,7 @@ class RestoreConfig:
                f"must be at least 1 (got {self.max_async_batches})")
         _check(self.parallel >= 1, f"{p}.parallel", f"must be at least 1 (got {self.parallel})")
         _check(not (self.unique and self.replace), f"{p}.unique", "cannot be combined with replace")
-        _check(self.executor in ("threads", "processes"), f"{p}.executor",
-               f"must be 'threads' or 'processes' (got {self.executor!r})")
+        _check_executor(self.executor, self.scheduler, p)
         if self.decoder == "asbx":
             for name in ("set_list", "bin_list", "no_records", "no_indexes", "no_udfs", "disable_batch_writes",
                          "extra_ttl", "namespace"):

@@ -26,6 +26,7 @@ from typing import Any, BinaryIO, cast
 
 from .config import ClusterConfig, RestoreConfig
 from .datapath import ExistsPolicy, GenerationPolicy, RecordSink, WritePolicy
+from .distributed import check_restore_config, is_distributed, run_restore_distributed
 from .errors import (
     AerobackupError,
     BackupNotFoundError,
@@ -537,8 +538,14 @@ def make_restore_runner(
     transforms = build_transforms(rt, config.compression, config.encryption, config.secret_agent, "restore")
     files = resolve_inputs(rt, inputs, suffix, parent)
 
+    distributed = is_distributed(config.executor) and sink is not None and not config.validate_only
+    if distributed:
+        check_restore_config(config, sink_spec, files)
+
     def run(control: JobControl) -> None:
-        if config.executor == "processes" and sink is not None and sink_spec is not None \
+        if distributed:
+            run_restore_distributed(rt, cast(RecordSink, sink), files, config, control, sink_spec)
+        elif config.executor == "processes" and sink is not None and sink_spec is not None \
                 and not config.validate_only and len(files) > 1:
             _run_processes(sink, sink_spec, files, config, control)
         else:
