@@ -30,6 +30,7 @@ _U16LE = struct.Struct("<H")
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 _LAST = proto(3, header(info3=Info3.LAST))
+_BVAL_HDR = struct.pack(">IB", 9, 15)
 
 Send = Callable[[bytes], None]
 
@@ -148,7 +149,8 @@ def run_scan(em: Emulator, m: Msg, ns_name: bytes, send: Send) -> None:
     set_name = m.fields.get(1) or b""
     no_bins = bool(m.info1 & Info1.GET_NO_BINS)
     names = [name for op, _pt, name, _v in m.ops if op == 1] or None
-    _stream(em, ns, plan, set_name, pred, index_pred, no_bins, names, max_records, rps, send)
+    index_bin = m.fields[22][2 : 2 + m.fields[22][1]] if index_pred is not None else None
+    _stream(em, ns, plan, set_name, pred, index_pred, index_bin, no_bins, names, max_records, rps, send)
 
 
 def _stream(
@@ -158,6 +160,7 @@ def _stream(
     set_name: bytes,
     pred: Callable[[Record, NamespaceStore, float], bool] | None,
     index_pred: Callable[[Record], bool] | None,
+    index_bin: bytes | None,
     no_bins: bool,
     names: list[bytes] | None,
     max_records: int,
@@ -193,7 +196,17 @@ def _stream(
                 continue
             if index_pred is not None and not index_pred(rec):
                 continue
-            if no_bins:
+            if index_bin is not None:
+                # index queries add the matched value: BVAL_ARRAY, 8 bytes little-endian (observed)
+                fields, nf = rec.meta_fields(ns_field)
+                b = rec.bins.get(index_bin)
+                if b is not None and b[0] == 1:
+                    fields += _BVAL_HDR + int.from_bytes(b[1], "big", signed=True).to_bytes(8, "little", signed=True)
+                    nf += 1
+                ops, no = (b"", 0) if no_bins else rec.read_ops(names)
+                msg = header(0, rec.gen, rec.void_time, 0, nf, no, info1=Info1.GET_NO_BINS if no_bins else 0)
+                msg += fields + ops
+            elif no_bins:
                 fields, nf = rec.meta_fields(ns_field)
                 msg = header(0, rec.gen, rec.void_time, 0, nf, 0, info1=Info1.GET_NO_BINS) + fields
             elif names is None:

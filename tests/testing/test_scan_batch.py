@@ -146,6 +146,14 @@ def test_secondary_index_query(aerospike_client, hundred) -> None:
     q = aerospike_client.query("test", "s")
     q.where(p.between("i", 3, 7))
     assert sorted(r[2]["i"] for r in q.results()) == [3, 4, 5, 6, 7]
+    q = aerospike_client.query("test", "s")
+    q.where(p.between("i", 0, 99))
+    q.max_records = 30
+    q.paginate()
+    seen = []
+    while not q.is_done():  # resumes from digest + index value (BVAL_ARRAY)
+        seen += [r[2]["i"] for r in q.results()]
+    assert sorted(seen) == list(range(100))
     # the same info command index_string_create sends, without its 2-second readiness poll
     aerospike_client.info_all("sindex-create:namespace=test;indexname=idx_s_s;bin=s;type=STRING")
     q = aerospike_client.query("test", "s")
