@@ -130,7 +130,7 @@ def _create(
             rc, ptype, val = check_particle(ptype, val)  # lists, maps, GeoJSON, short integers
             if rc:
                 return None
-        bins[name] = (ptype, val)
+        bins[_NAMES.get(name) or _intern(name)] = (ptype, val)
         size += len(val)
     if size > MAX_RECORD_SIZE - 65536:
         return None
@@ -157,6 +157,16 @@ def _create(
 
 
 _RESPOND_ALL = Info2.RESPOND_ALL_OPS
+#: bin names seen, shared by every record that has them (saves memory on big data sets)
+_NAMES: dict[bytes, bytes] = {}
+
+
+def _intern(name: bytes) -> bytes:
+    if len(_NAMES) < 100_000:
+        _NAMES[name] = name
+    return name
+
+
 _MSG_HDR = struct.Struct(">BBBBBBIIIHH")
 #: reply ops of a RESPOND_ALL_OPS write, by the tuple of bin names written
 _WRITE_RESULTS: dict[tuple[bytes, ...], bytes] = {}
