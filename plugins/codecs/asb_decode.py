@@ -306,23 +306,51 @@ _B64_VALUE = rb" ([0-9]{1,10}) ([A-Za-z0-9+/=]*)\n"
 _RAW_VALUE = rb" ([0-9]{1,10}) ([^\n]*)\n"
 
 
-def _make_shape(heads: list[bytes], kinds: list[int]) -> Callable[[tuple[bytes, ...]], tuple[bytes, ...]] | None:
-    """A converter for a record whose bin lines have exactly these heads (``b"- I name"``).
+def _make_shape(heads: list[bytes], kinds: list[int]) -> Callable[..., Any]:
+    """A parser for a bin block whose lines have exactly these heads (``b"- I name"``).
 
-    Returns ``(pattern.match, convert)``: the pattern checks the syntax of the whole bin block
-    in one C call; ``convert`` (generated Python, one expression per bin) turns the captured
-    groups into particles and raises on anything the generic path would not accept as is.
+    Generated Python: ``parse(data, q, end) -> (values, next_q) | None``. One regex checks the
+    syntax of the block up to each raw (compact) value, whose bytes may hold newlines and are
+    taken by length; one expression per bin converts its captured text. It returns None when
+    the block does not match and raises (``_SHAPE_ERRORS``) when a value check fails; the
+    caller then uses the generic path, which decides the same way the C-exact reader does.
     """
+    env: dict[str, Any] = {
+        "pack_q": _pack_q,
+        "pack_d": _pack_d,
+        "special": _FLOAT_SPECIAL.get,
+        "a2b": _a2b,
+        "geo": _GEO_HEADER,
+        "fail": _shape_fail,
+    }
+    body: list[str] = []
+    values: list[str] = []
     pattern = b""
     exprs: list[str] = []
     g = 0
+    seg = 0
+
+    def close_segment(tail: str) -> None:
+        nonlocal pattern, exprs, g, seg
+        env[f"M{seg}"] = re.compile(pattern).match
+        body.append(f"    m = M{seg}(data, q)")
+        body.append("    if m is None:\n        return None")
+        if g:
+            body.append("    g = m.groups()")
+        for expr in exprs:
+            body.append(f"    v{len(values)} = {expr}")
+            values.append(f"v{len(values)}")
+        body.append("    q = m.end()")
+        if tail:
+            body.append(tail)
+        pattern, exprs, g, seg = b"", [], 0, seg + 1
+
     for head, kind in zip(heads, kinds, strict=True):
         pattern += re.escape(head)
         if kind == 0:
             pattern += rb"\n"
             exprs.append('b""')
-            continue
-        if kind == 1:
+        elif kind == 1:
             pattern += rb" (-?[0-9]{1,19})\n"
             exprs.append(f"pack_q(int(g[{g}]))")
             g += 1
@@ -341,22 +369,33 @@ def _make_shape(heads: list[bytes], kinds: list[int]) -> Callable[[tuple[bytes, 
                 f"and not len(g[{g + 1}]) & 3 else fail())"
             )
             g += 2
-        else:  # 4 S, 5 G, 7 raw bytes
+        elif kind == 7:  # compact raw bytes: any byte, taken by length
+            pattern += rb" ([0-9]{1,10}) "
+            g += 1
+            close_segment(
+                f"    e = q + int(g[{g - 1}])\n"
+                "    if e >= end or data[e] != 10:\n        return None\n"
+                f"    v{len(values) + len(exprs)} = data[q:e]\n"
+                "    q = e + 1"
+            )
+            values.append(f"v{len(values)}")
+        else:  # 4 S, 5 G: text, newline-free in practice (else the generic path takes it)
             pattern += _RAW_VALUE
             value = f"geo + g[{g + 1}]" if kind == 5 else f"g[{g + 1}]"
             exprs.append(f"({value} if len(g[{g + 1}]) == int(g[{g}]) else fail())")
             g += 2
-    source = "def convert(g):\n    return (" + ", ".join(exprs) + ",)\n"
-    env: dict[str, Any] = {
-        "pack_q": _pack_q,
-        "pack_d": _pack_d,
-        "special": _FLOAT_SPECIAL.get,
-        "a2b": _a2b,
-        "geo": _GEO_HEADER,
-        "fail": _shape_fail,
-    }
+    if pattern:
+        close_segment("")
+    source = (
+        "def parse(data, q, end):\n"
+        + "\n".join(body)
+        + "\n    return ("
+        + ", ".join(values)
+        + ",), q\n"
+    )
     exec(compile(source, "<asb shape>", "exec"), env)  # noqa: S102 - generated from our own table
-    return re.compile(pattern).match, env["convert"]  # type: ignore[return-value]
+    parse: Callable[..., Any] = env["parse"]
+    return parse
 
 
 def _bin_head(
@@ -496,19 +535,18 @@ def parse_records_fast(
         if nbins:
             # a record of a shape seen before: the whole bin block in one match
             sp = find(b" ", q + 5, q + 22)
-            vs = None
+            res = None
             for shape in shapes_get((nbins, data[q:sp]), ()) if sp > 0 else ():
-                mb = shape[0](data, q)
-                if mb is not None:
-                    try:
-                        vs = shape[1](mb.groups())
-                    except _SHAPE_ERRORS:
-                        pass
+                try:
+                    res = shape[0](data, q, end)
+                except _SHAPE_ERRORS:
                     break
-            if vs is not None:
+                if res is not None:
+                    break
+            if res is not None:
                 names += shape[2]
                 types += shape[3]
-                vals += vs
+                vals += res[0]
                 c_sets.append(set_name)
                 c_digests.append(a2b(dig))
                 c_keys.append(key)
@@ -516,7 +554,7 @@ def parse_records_fast(
                 c_vts.append(vt)
                 c_index.append(len(names))
                 count += 1
-                p = mb.end()
+                p = res[1]
                 continue
         mark = len(names)
         ok = True
@@ -619,8 +657,7 @@ def parse_records_fast(
         if nbins and len(caches.shapes) < 256:
             known = caches.shapes.setdefault((nbins, heads[0]), [])
             if len(known) < 4 and all(k[4] != heads for k in known):
-                match, convert = _make_shape(heads, kinds)
-                known.append((match, convert, names[mark:], types[mark:], heads))
+                known.append((_make_shape(heads, kinds), None, names[mark:], types[mark:], heads))
         c_sets.append(set_name)
         c_digests.append(a2b(dig))
         c_keys.append(key)
