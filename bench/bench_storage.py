@@ -171,9 +171,11 @@ def run(
             times = {"write": time.perf_counter() - t0}
         growth = max(growth, mem.growth)
         # fsspec's own put/get of the same bytes, same part/chunk size on both sides
-        # (s3fs and gcsfs put_file default to 50 MiB chunks)
+        # and concurrency (s3fs and gcsfs put_file default to 50 MiB chunks)
         t0 = time.perf_counter()
-        chunk = {"chunksize": part} if backend in ("s3", "gcs") else {}
+        chunk: dict[str, int] = {"chunksize": part} if backend in ("s3", "gcs") else {}
+        if backend == "s3":
+            chunk["max_concurrency"] = args.concurrency  # s3fs would use 10 by default
         fs.put_file(str(source), f"{remote_base}/fsspec.bin", **chunk)
         times["put"] = time.perf_counter() - t0
         out_fsspec = workdir / f"{backend}-fsspec.out"
