@@ -34,6 +34,20 @@ _FIELD_HDR = struct.Struct(">IB")
 _DIGEST_FIELD_HDR = _FIELD_HDR.pack(21, 4)
 
 
+_OP_HEADS: dict[tuple[bytes, int, int], bytes] = {}
+
+
+def _op_head(name: bytes, ptype: int, vlen: int) -> bytes:
+    """Header + name of a READ op (cached: bins of one shape repeat across records)."""
+    key = (name, ptype, vlen)
+    head = _OP_HEADS.get(key)
+    if head is None:
+        head = _OP_HDR.pack(4 + len(name) + vlen, 1, ptype, 0, len(name)) + name
+        if len(_OP_HEADS) < 65536:
+            _OP_HEADS[key] = head
+    return head
+
+
 def partition_id(digest: bytes) -> int:
     """Partition of a digest: first two bytes little-endian, low 12 bits (§12)."""
     return (digest[0] | (digest[1] << 8)) & 0xFFF
@@ -109,15 +123,15 @@ class Record:
         """READ ops for all bins (``names`` None) or for the named ones, and their count."""
         out = []
         bins = self.bins
+        n = 0
         for name in bins if names is None else names:
             b = bins.get(name)
             if b is None:
                 continue
-            ptype, val = b
-            out.append(_OP_HDR.pack(4 + len(name) + len(val), 1, ptype, 0, len(name)))
-            out.append(name)
-            out.append(val)
-        return b"".join(out), len(out) // 3
+            out.append(_op_head(name, b[0], len(b[1])))
+            out.append(b[1])
+            n += 1
+        return b"".join(out), n
 
     def meta_fields(self, ns_field: bytes) -> tuple[bytes, int]:
         """NAMESPACE, DIGEST, SET, KEY fields of a scan record (§5.7)."""
@@ -137,7 +151,6 @@ class Record:
         """The whole AS_MSG of this record in an all-bins scan (cached: records are immutable)."""
         msg = self._scan_all
         if msg is None:
-            op_hdr = _OP_HDR.pack
             parts = [b"", ns_field, _DIGEST_FIELD_HDR, self.digest]
             nf = 2
             if self.set_name:
@@ -149,8 +162,7 @@ class Record:
                 parts.append(self.key)
                 nf += 1
             for name, (ptype, val) in self.bins.items():
-                parts.append(op_hdr(4 + len(name) + len(val), 1, ptype, 0, len(name)))
-                parts.append(name)
+                parts.append(_op_head(name, ptype, len(val)))
                 parts.append(val)
             parts[0] = _MSG_HDR.pack(22, 0, 0, 0, 0, 0, self.gen, self.void_time, 0, nf, len(self.bins))
             msg = b"".join(parts)
