@@ -265,6 +265,7 @@ def run_batch(em: Emulator, m: Msg, send: Send) -> None:
     unavailable = em.faults.unavailable
     stop_writes = em.faults.stop_writes
     strict = em.cluster is not None and not em.cluster.proxy
+    checks = bool(em.faults.has_rules or unavailable or stop_writes or strict)
     out: list[bytes] = []
     size = 0
     first_error = 0
@@ -280,12 +281,15 @@ def run_batch(em: Emulator, m: Msg, send: Send) -> None:
                 return
             ns = found
             last_ns = (ns_name, ns)
-        write = info2 & 1
-        rc = em.faults.error_for("write" if write else "read", digest)
-        if not rc and (partition_id(digest) in unavailable or (strict and not em.owns(partition_id(digest)))):
-            rc = 11
-        if not rc and write and stop_writes:
-            rc = 8
+        rc = 0
+        if checks:
+            write = info2 & 1
+            rc = em.faults.error_for("write" if write else "read", digest)
+            pid = partition_id(digest)
+            if not rc and (pid in unavailable or (strict and not em.owns(pid))):
+                rc = 11
+            if not rc and write and stop_writes:
+                rc = 8
         if rc:
             msg = header(rc, tt=idx)
         else:

@@ -100,6 +100,11 @@ class Faults:
 
     # --- used by the server -------------------------------------------------------------------
 
+    @property
+    def has_rules(self) -> bool:
+        """Whether any error rule is set (lets hot loops skip the per-record lookup)."""
+        return bool(self._rules)
+
     def on_request(self, kind: str) -> bool:
         """Count a request; False when its connection must be dropped. Sleeps for delays."""
         with self._lock:
