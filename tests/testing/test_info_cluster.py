@@ -117,15 +117,22 @@ def test_three_node_cluster_routes_each_key_to_its_owner(aerospike_cluster: Emul
 def test_cluster_partition_move_is_followed_by_the_client(aerospike_cluster: EmulatedCluster) -> None:
     client = aerospike.client(aerospike_cluster.client_config())
     try:
+        key = ("test", "c", "moved")
         d = key_digest("c", "moved")
         pid = (d[0] | d[1] << 8) & 0xFFF
         old = aerospike_cluster.owner_index(pid)
         new = (old + 1) % 3
         aerospike_cluster.assign([pid], new)
-        time.sleep(1.5)  # next tend sees the new partition-generation and re-reads replicas
-        client.put(("test", "c", "moved"), {"a": 1})
-        assert aerospike_cluster.nodes[new].stats["write"] == 1
-        assert sum(n.stats["misrouted"] for n in aerospike_cluster.nodes) == 0
+        deadline = time.monotonic() + 8  # the next tend (every second) re-reads the replicas
+        while aerospike_cluster.nodes[new].stats["read"] == 0:
+            assert time.monotonic() < deadline, "the client never routed to the new owner"
+            client.exists(key)
+            time.sleep(0.1)
+        writes_before = [n.stats["write"] for n in aerospike_cluster.nodes]
+        client.put(key, {"a": 1})
+        assert [n.stats["write"] - w for n, w in zip(aerospike_cluster.nodes, writes_before, strict=True)] == [
+            1 if i == new else 0 for i in range(3)
+        ]
     finally:
         client.close()
 
