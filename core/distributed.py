@@ -75,6 +75,8 @@ TASKS_PER_WORKER = 4
 #: Seconds between two looks at the cancel flag from a task.
 POLL_INTERVAL = 0.25
 JOURNAL_MARK = ".task-"
+#: Seconds a cancelled job waits for its running tasks to see the flag and stop.
+CANCEL_WAIT = 120.0
 _STAT_KEYS = ("records_read", "records_written", "records_skipped", "records_filtered", "bytes_raw", "bytes_written")
 
 
@@ -194,8 +196,11 @@ class Backend:
         return self.executor.submit(fn, *args)
 
     def cancel(self, fut: cf.Future[Any]) -> None:
-        if not fut.cancel() and self._cancel is not None:
-            self._cancel(fut)
+        """Drop a task that has not started. Engines whose local futures do not track the remote
+        task (Dask, Ray) are left to the cancel flag: a cancelled local future would not tell
+        when the task has really stopped writing."""
+        if self._cancel is None:
+            fut.cancel()
 
     def close(self) -> None:
         self._close()
@@ -243,7 +248,7 @@ def _dask_backend(client: Any, scheduler: str | None, where: str) -> Backend:
         if owned:
             client.close()
 
-    return Backend(ex, flag, workers, "dask", close=close)
+    return Backend(ex, flag, workers, "dask", close=close, cancel=lambda fut: None)
 
 
 def _ray_backend(address: str | None, where: str) -> Backend:
@@ -274,26 +279,19 @@ def _ray_backend(address: str | None, where: str) -> Backend:
             return self.value
 
     actor = ray.remote(num_cpus=0)(_Flag).remote()
-    refs: dict[cf.Future[Any], Any] = {}
 
     class _RayExecutor(cf.Executor):
         def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
             ref = ray.remote(fn).options(max_retries=TASK_RETRIES).remote(*args, **kwargs)
             fut: cf.Future[Any] = ref.future()
-            refs[fut] = ref
             return fut
-
-    def cancel(fut: cf.Future[Any]) -> None:
-        ref = refs.get(fut)
-        if ref is not None:
-            ray.cancel(ref)
 
     def close() -> None:
         ray.kill(actor)
         if owned:
             ray.shutdown()
 
-    return Backend(_RayExecutor(), _RayFlag(actor), workers, "ray", close=close, cancel=cancel)
+    return Backend(_RayExecutor(), _RayFlag(actor), workers, "ray", close=close, cancel=lambda fut: None)
 
 
 # --- checks ------------------------------------------------------------------------------------
@@ -360,6 +358,20 @@ def _journal_stats(state: BackupState) -> dict[str, int]:
     return {k: int(v) for k, v in (task.get("stats") or {}).items()}
 
 
+def _load_journal(storage: StorageBackend, name: str) -> BackupState:
+    """A task's journal, its pending file settled; if that file was published, the stats it
+    brings (saved with ``prepare``; its stored size from the listing) are counted too."""
+    state = load_state(storage, name)
+    task = state.fingerprint.get("task") or {}
+    at = task.pop("at", None)
+    if at and at.get("file") in state.files:
+        stats = {k: int(v) for k, v in at["stats"].items()}
+        sizes = {o.name: o.size for o in storage.list(at["file"])}
+        stats["bytes_written"] = stats.get("bytes_written", 0) + int(sizes.get(at["file"], 0))
+        task["stats"] = stats
+    return state
+
+
 def run_backup_piece(piece: BackupPiece) -> bytes:
     """Worker side: run (or resume, from its journal) one backup task; return the final journal."""
     from .backup import BackupCoordinator, TaskEnv, _TaskRun, file_name
@@ -367,10 +379,13 @@ def run_backup_piece(piece: BackupPiece) -> bytes:
     from .protocols import EncoderOptions
     from .tasks import build_transforms
 
+    poll = _Poll(piece.flag)
+    if poll():  # queued when the job was cancelled: touch nothing
+        raise JobCancelled("backup cancelled")
     rt = Runtime.discover()
     storage = rt.storage(StorageURL.parse(piece.storage))
     if _exists(storage, piece.journal):
-        state = load_state(storage, piece.journal)  # a rerun: settle and go on
+        state = _load_journal(storage, piece.journal)  # a rerun: settle and go on
     else:
         state = BackupState(namespace=piece.config.namespace,
                             scope=[(c.partition, None if c.after_digest is None else
@@ -382,7 +397,6 @@ def run_backup_piece(piece: BackupPiece) -> bytes:
     config = piece.config
     cursors = tuple(state.remaining())
     first = piece.first and not state.first_file_done
-    poll = _Poll(piece.flag)
     stride = piece.stride
     counters = Counters(BackupStats)
     counters.add(**{k: v for k, v in _journal_stats(state).items() if k in _STAT_KEYS})
@@ -394,9 +408,28 @@ def run_backup_piece(piece: BackupPiece) -> bytes:
                 state.next_file = n + stride
             return file_name(self.prefix, n, self.suffix)
 
-        def _keep_stats(self) -> None:
+        run: Any = None
+
+        def _stats(self) -> dict[str, int]:
+            # the counters plus the run's not yet flushed counts (a file closed while rotating
+            # inside a batch holds records not yet added)
             snap = self.counters.snapshot()
-            state.fingerprint["task"]["stats"] = {k: getattr(snap, k) for k in _STAT_KEYS}
+            pending = getattr(self.run, "_pending_stats", None) or {}
+            return {k: getattr(snap, k) + int(pending.get(k, 0)) for k in _STAT_KEYS}
+
+        def _keep_stats(self) -> None:
+            task = state.fingerprint["task"]
+            task["stats"] = self._stats()
+            task.pop("at", None)
+
+        def prepare(self, name: str, progress: Mapping[int, str], first: bool) -> None:
+            # what the job has with this file published, in case we die before confirm
+            state.fingerprint["task"]["at"] = {"file": name, "stats": self._stats()}
+            super().prepare(name, progress, first)
+
+        def abandon(self, name: str) -> None:
+            state.fingerprint["task"].pop("at", None)
+            super().abandon(name)
 
         def confirm(self, name: str, progress: Mapping[int, str]) -> None:
             self._keep_stats()
@@ -421,8 +454,6 @@ def run_backup_piece(piece: BackupPiece) -> bytes:
                          sindexes=list(piece.sindexes), udfs=list(piece.udfs),
                          throttle_rps=piece.records_per_second, throttle_bw=piece.bandwidth)
     coord.counters = counters
-    if poll():
-        raise JobCancelled("backup cancelled")
     if cursors or first:
         encoder = rt.encoder(config.encoder, EncoderOptions(compact=config.compact))
         transforms = build_transforms(rt, config.compression, config.encryption, config.secret_agent, "backup")
@@ -431,9 +462,11 @@ def run_backup_piece(piece: BackupPiece) -> bytes:
             env = TaskEnv(source, storage, encoder, transforms)
             run = _TaskRun(BackupTask(piece.index, cursors, None, first), coord, env, cast(Any, source))
             run.track = True  # progress per partition is what a rerun resumes from
+            coord.run = run
             run.run()
         finally:
             source.close()
+    coord.run = None  # everything is flushed now
     coord._keep_stats()
     store.save()
     return state.to_json()
@@ -469,7 +502,7 @@ def merge_task_journals(storage: StorageBackend, state_name: str, state: BackupS
     if not journals:
         return 0
     for name in journals:
-        _merge_journal(state, load_state(storage, name))
+        _merge_journal(state, _load_journal(storage, name))
     StateStore(state, storage, state_name).save()
     for name in journals:
         storage.remove(name)
@@ -520,11 +553,15 @@ def run_backup_distributed(tasks: Sequence[BackupTask], coord: Any, storage: Sto
 
         def collect(piece: BackupPiece) -> None:  # an unfinished task: what its journal committed
             if _exists(storage, piece.journal):
-                merge(load_state(storage, piece.journal))
+                merge(_load_journal(storage, piece.journal))
 
-        _drive("backup", backend, run_backup_piece, pieces, control, finished, collect)
+        error = _drive("backup", backend, run_backup_piece, pieces, control, finished, collect)
+        # every journal is merged and the state saved: now they may go (not earlier: an engine
+        # that recomputes a lost result finds its journal done and writes nothing twice)
         for p in pieces:
             _remove_quietly(storage, p.journal)
+        if error is not None:
+            raise error
     finally:
         backend.close()
 
@@ -548,9 +585,10 @@ _PERMANENT = (ConfigError, JobCancelled)
 
 
 def _drive(kind: str, backend: Backend, fn: Callable[[Any], Any], pieces: Sequence[Any], control: JobControl,
-           finished: Callable[[Any, Any], None], collect: Callable[[Any], None]) -> None:
+           finished: Callable[[Any, Any], None], collect: Callable[[Any], None]) -> BaseException | None:
     """Submit every piece, merge results as they complete, retry failures (a rerun resumes from
-    its journal), and on cancel or a final failure stop the rest and collect what they committed."""
+    its journal), and on cancel or a final failure stop the rest and collect what they committed.
+    Returns the job's error (JobCancelled when cancelled), None when every piece finished."""
     futures: dict[cf.Future[Any], int] = {backend.submit(fn, p): i for i, p in enumerate(pieces)}
     attempts = [0] * len(pieces)
     done_pieces: set[int] = set()
@@ -583,7 +621,7 @@ def _drive(kind: str, backend: Backend, fn: Callable[[Any], Any], pieces: Sequen
         control.cancel_event.set()
         for fut in futures:
             backend.cancel(fut)
-        cf.wait(list(futures), timeout=60)
+        cf.wait(list(futures), timeout=CANCEL_WAIT)
         for fut, i in futures.items():
             if fut.done() and not fut.cancelled() and fut.exception() is None:
                 finished(pieces[i], fut.result())
@@ -592,8 +630,9 @@ def _drive(kind: str, backend: Backend, fn: Callable[[Any], Any], pieces: Sequen
             if i not in done_pieces:
                 collect(p)
         if error is not None and not isinstance(error, JobCancelled):
-            raise error
-        raise JobCancelled(f"{kind} cancelled")
+            return error
+        return JobCancelled(f"{kind} cancelled")
+    return None
 
 
 # --- restore -----------------------------------------------------------------------------------
@@ -707,7 +746,9 @@ def run_restore_distributed(rt: Runtime, sink: RecordSink, files: Sequence[Any],
             sindexes.extend(s for s in six if s not in sindexes)
             udfs.extend(u for u in found if u not in udfs)
 
-        _drive("restore", backend, run_restore_piece, pieces, control, finished, lambda piece: None)
+        error = _drive("restore", backend, run_restore_piece, pieces, control, finished, lambda piece: None)
+        if error is not None:
+            raise error
     finally:
         backend.close()
     for udf in udfs:
