@@ -112,13 +112,25 @@ def test_batch_write_with_per_row_policies(aerospike_client, aerospike_server: E
             br.Write(
                 ("test", "bw", "ttl"), [op.write("a", 5)], meta={"ttl": 500}, policy={"key": aerospike.POLICY_KEY_SEND}
             ),
+            br.Write(
+                ("test", "bw", "old"), [op.write("b", 6)], meta={"gen": 1}, policy={"gen": aerospike.POLICY_GEN_GT}
+            ),
+            br.Write(
+                ("test", "bw", "old"), [op.write("c", 7)], policy={"exists": aerospike.POLICY_EXISTS_REPLACE}
+            ),
+            br.Write(
+                ("test", "bw", "rep"), [op.write("c", 8)],
+                policy={"exists": aerospike.POLICY_EXISTS_CREATE_OR_REPLACE},
+            ),
+            br.Read(("test", "bw", "old"), [op.read("a"), op.read("c")]),
             br.Remove(("test", "bw", "old")),
             br.Read(("test", "bw", "new"), [op.read("a")]),
         ]
     )  # fmt: skip
     out = aerospike_client.batch_write(rows)
-    assert [r.result for r in out.batch_records] == [0, 5, 3, 2, 0, 0, 0]
-    assert out.batch_records[6].record[2] == {"a": 1}
+    assert [r.result for r in out.batch_records] == [0, 5, 3, 2, 0, 3, 0, 0, 0, 0, 0]
+    assert out.batch_records[8].record[2] == {"c": 7}  # replace dropped bin a
+    assert out.batch_records[10].record[2] == {"a": 1}
     ttl_rec = aerospike_server.get_raw("test", "bw", "ttl")
     assert ttl_rec is not None and ttl_rec.key == (3, b"ttl") and ttl_rec.void_time > 0
     assert aerospike_server.get_raw("test", "bw", "old") is None
