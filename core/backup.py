@@ -17,7 +17,7 @@ import io
 import logging
 import multiprocessing
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
@@ -34,7 +34,17 @@ from .state import DONE, BackupState, StateStore, load_state
 from .storage import check_file_limit, exists, prepare_backup_location
 from .tasks import BackupTask, build_transforms, plan_partitions, run_tasks, split_ranges, wrap_writer
 
-__all__ = ["BackupCoordinator", "file_name", "make_backup_runner", "slice_batch"]
+__all__ = [
+    "BackupCoordinator",
+    "OpenFile",
+    "TaskEnv",
+    "file_name",
+    "list_nodes",
+    "make_backup_runner",
+    "run_backup_task",
+    "scan_request",
+    "slice_batch",
+]
 
 log = logging.getLogger("aerobackup.backup")
 
@@ -750,6 +760,3 @@ def _after_failure(exc: BaseException, coord: BackupCoordinator, storage: Storag
     if hasattr(exc, "add_note"):
         exc.add_note(note)
 
-
-def iter_names(storage: StorageBackend, suffix: str) -> Iterable[str]:
-    return (o.name for o in storage.list("") if o.name.endswith(suffix))
