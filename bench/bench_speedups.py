@@ -221,7 +221,8 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="bench-speedups-")
     try:
         client = aerospike.client({"hosts": [(host, port)], "policies": {
-            "batch_write": {"total_timeout": 60000}, "scan": {"total_timeout": 0, "socket_timeout": 60000}}})
+            "batch_write": {"total_timeout": 60000}, "scan": {"total_timeout": 0, "socket_timeout": 60000},
+            "info": {"timeout": 60000}}})
         cluster = Cluster.from_client(client, ClusterConfig(hosts=(f"{host}:{port}",)))
         n = args.records
         t_cw = client_batch_write(client, n)
