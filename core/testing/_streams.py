@@ -177,6 +177,7 @@ def _stream(
     size = 0
     count = 0
     started = time.monotonic()
+    cut = em.faults.scan_cut()
     for pid, resume in plan:
         if pid in unavailable or not owns(pid):
             buf.append(header(11, pid, info3=Info3.PARTITION_DONE))
@@ -215,6 +216,10 @@ def _stream(
                 fields, nf = rec.meta_fields(ns_field)
                 ops, no = rec.read_ops(names)
                 msg = header(0, rec.gen, rec.void_time, 0, nf, no) + fields + ops
+            if cut is not None and count >= cut:
+                if buf:
+                    send(proto(3, b"".join(buf)))
+                raise ConnectionAbortedError("scan cut by an injected fault")
             buf.append(msg)
             size += len(msg)
             count += 1

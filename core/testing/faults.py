@@ -8,6 +8,7 @@ Every fault is reached through ``server.faults`` (shared by all nodes of an
     srv.faults.fail_partitions(range(0, 100))   # partitions 0-99 unavailable (result 11)
     srv.faults.error(14, kinds={"write"}, digests={d})  # writes of one record answer KEY_BUSY
     srv.faults.stop_writes = True               # every write answers 8 (stop-writes)
+    srv.faults.cut_scans_after(1000)            # the next scan's connection closes after 1000 records
     srv.faults.clear()
 
 Command kinds: ``info``, ``read``, ``write`` (deletes, touches, operate and UDF apply included),
@@ -54,6 +55,8 @@ class Faults:
         self.stop_writes = False
         #: requests seen (all kinds), for tests that count traffic
         self.requests = 0
+        self._cut_after: int | None = None
+        self._cut_times = 0
 
     def drop_after(self, n: int, kinds: Iterable[str] | None = None) -> None:
         """Close, without replying, the connection carrying the ``n``-th request from now (counting
@@ -88,9 +91,30 @@ class Faults:
         with self._lock:
             self._rules.append(rule)
 
+    def cut_scans_after(self, records: int, times: int = 1) -> None:
+        """Close the connection of the next ``times`` scans after ``records`` records were sent
+        (the records sent stay valid; no LAST message follows), as a network failure would."""
+        if records < 0 or times < 1:
+            raise ValueError(f"cut_scans_after: records >= 0 and times >= 1 (got {records}, {times})")
+        with self._lock:
+            self._cut_after = records
+            self._cut_times = times
+
+    def scan_cut(self) -> int | None:
+        """Records after which the scan starting now is cut, or None (used by the server)."""
+        with self._lock:
+            if self._cut_after is None:
+                return None
+            cut = self._cut_after
+            self._cut_times -= 1
+            if self._cut_times <= 0:
+                self._cut_after = None
+            return cut
+
     def clear(self) -> None:
         """Remove every fault."""
         with self._lock:
+            self._cut_after = None
             self._drop_countdown = None
             self._delay = 0.0
             self._delay_kinds = None

@@ -112,3 +112,20 @@ def test_stop_writes(aerospike_server: Emulator) -> None:
         assert client.get(KEY)[2] == {"a": 1}  # reads still work
     finally:
         client.close()
+
+
+def test_scan_connection_cut_midway(aerospike_server: Emulator) -> None:
+    client = _client(aerospike_server)
+    try:
+        for i in range(50):
+            client.put(("test", "cut", i), {"a": i})
+        aerospike_server.faults.cut_scans_after(20)
+        got: list[int] = []
+        q = client.query("test", "cut")
+        with pytest.raises(ex.AerospikeError) as err:
+            q.foreach(lambda rec: got.append(rec[2]["a"]), policy={"max_retries": 0})
+        assert err.value.code < 0  # a client-side connection error
+        assert len(got) == 20
+        assert len(client.query("test", "cut").results()) == 50  # used up: the next scan is whole
+    finally:
+        client.close()
