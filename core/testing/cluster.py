@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ._store import N_PARTITIONS, Store
+from ._store import N_PARTITIONS, Clock, Store
 from .faults import Faults
 from .server import Emulator
 
@@ -69,7 +69,7 @@ class EmulatedCluster:
         return self.nodes[0].port
 
     @property
-    def clock(self) -> Any:
+    def clock(self) -> Clock:
         return self.store.clock
 
     def client_config(self) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from ..wire.protocol import PROTO_SIZE_MAX, Info1, Info2
 from ._info import answer_info, replicas_bitmap
 from ._msg import error_reply, parse_msg, proto
 from ._ops import execute
-from ._store import N_PARTITIONS, NamespaceStore, Record, Store, partition_id
+from ._store import N_PARTITIONS, Clock, NamespaceStore, Record, Store, partition_id
 from ._streams import run_batch, run_scan
 from ._udf import LuaRunner
 from .faults import Faults
@@ -154,8 +154,8 @@ class Emulator:
         return int(self._listener.getsockname()[1])
 
     @property
-    def clock(self) -> Any:
-        """The shared :class:`~aerobackup.testing._store.Clock` (``advance(seconds)``)."""
+    def clock(self) -> Clock:
+        """The shared :class:`~aerobackup.testing.Clock` (``advance(seconds)``, ``freeze()``)."""
         return self.store.clock
 
     def client_config(self) -> dict[str, Any]:
@@ -315,6 +315,8 @@ class Emulator:
             self.store.sindexes.clear()
         self.faults.clear()
         self.store.clock.reset()
+        for kind in self.stats:
+            self.stats[kind] = 0
 
     def truncate(self, namespace: str, set_name: str | None = None) -> None:
         """Remove every record of a namespace (or set), as the truncate info command does."""
