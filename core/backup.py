@@ -32,7 +32,15 @@ from .ratelimit import Throttle
 from .runtime import Runtime
 from .state import DONE, BackupState, StateStore, load_state
 from .storage import check_file_limit, exists, prepare_backup_location
-from .tasks import BackupTask, build_transforms, plan_partitions, run_tasks, split_ranges, wrap_writer
+from .tasks import (
+    BackupTask,
+    build_transforms,
+    plan_partitions,
+    run_tasks,
+    split_ranges,
+    with_info_retry,
+    wrap_writer,
+)
 
 __all__ = [
     "BackupCoordinator",
@@ -294,6 +302,8 @@ def run_backup_task(task: BackupTask, coord: BackupCoordinator, env: TaskEnv) ->
 class _TaskRun:
     def __init__(self, task: BackupTask, coord: BackupCoordinator, env: TaskEnv, source: RecordSource) -> None:
         self.task = task
+        self._pending_stats: dict[str, int] = {"records_read": 0, "records_written": 0, "bytes_raw": 0,
+                                               "records_skipped": 0}
         self.coord = coord
         self.env = env
         self.source = source
@@ -334,11 +344,13 @@ class _TaskRun:
         f = OpenFile(self.env.storage, name, self.env.transforms)
         self.file = f
         first = self.first_pending
-        f.write(self.env.encoder.header(self.config.namespace, first))
+        head = self.env.encoder.header(self.config.namespace, first)
         if first:
             sindexes, udfs = self.coord.metadata()
-            f.write(self.env.encoder.metadata(sindexes, udfs))
+            head += self.env.encoder.metadata(sindexes, udfs)
             self.first_pending = False
+        f.write(head)
+        self._pending_stats["bytes_raw"] += len(head)
         self._is_first = first
         self.progress = dict(self.loose)
         self.loose = {}
@@ -364,8 +376,6 @@ class _TaskRun:
         request = scan_request(self.config, task.cursors, task.node)
         throttle = self.config.records_per_second > 0 or self.config.bandwidth > 0
         capped = self.config.max_records > 0
-        self._pending_stats: dict[str, int] = {"records_read": 0, "records_written": 0, "bytes_raw": 0,
-                                               "records_skipped": 0}
         stopped = False
         for item in self.source.scan(request):
             if isinstance(item, PartitionsDone):
@@ -450,7 +460,7 @@ class _TaskRun:
                     prog[pid] = base64.b64encode(d).decode()
 
     def _flush_stats(self, bytes_written: int = 0) -> bool:
-        st = getattr(self, "_pending_stats", None) or {}
+        st = self._pending_stats
         deltas = {k: v for k, v in st.items() if v}
         if bytes_written:
             deltas["bytes_written"] = bytes_written
@@ -482,13 +492,19 @@ def _check_source(source: RecordSource, config: BackupConfig) -> None:
     tell: ``namespaces()`` and the ``sets/<ns>`` info answer)."""
     namespaces = getattr(source, "namespaces", None)
     if namespaces is not None:
-        known = list(namespaces())
+        def listed() -> list[str]:
+            names = list(namespaces())
+            if not names:  # a cluster always has a namespace: the answer was an error
+                raise ClusterError("the cluster listed no namespaces")
+            return names
+
+        known = with_info_retry(listed, config.info_retry)
         if config.namespace not in known:
             raise ClusterError(f"namespace {config.namespace!r} not found in the cluster "
                                f"(namespaces: {', '.join(known) or 'none'})", code=20)
     info = getattr(source, "info", None)
     if config.set_list and info is not None:
-        answer = str(info(f"sets/{config.namespace}"))
+        answer = str(with_info_retry(lambda: info(f"sets/{config.namespace}"), config.info_retry))
         sets = {kv.partition("=")[2] for part in answer.split(";") for kv in part.split(":")
                 if kv.startswith("set=")}
         for name in config.set_list:
@@ -517,10 +533,12 @@ def list_nodes(source: object) -> list[Any] | None:
 
 
 def _metadata(source: RecordSource, config: BackupConfig) -> tuple[list[SIndex], list[UDF]]:
-    sindexes: list[SIndex] = [] if config.no_indexes else list(source.sindexes(config.namespace))
+    retry = config.info_retry
+    sindexes: list[SIndex] = [] if config.no_indexes else list(
+        with_info_retry(lambda: source.sindexes(config.namespace), retry))
     if config.set_list and sindexes:  # as asbackup: indexes of other sets (and set-less ones) are left out
         sindexes = [s for s in sindexes if s.set and s.set in config.set_list]
-    udfs: list[UDF] = [] if config.no_udfs else list(source.udfs())
+    udfs: list[UDF] = [] if config.no_udfs else list(with_info_retry(source.udfs, retry))
     return sindexes, udfs
 
 
@@ -615,8 +633,9 @@ def make_backup_runner(
         try:
             if config.output_file is not None:
                 coord.single = OpenFile(storage, config.output_file, transforms)
-                coord.single.write(encoder.header(config.namespace, True))
-                coord.single.write(encoder.metadata(sindexes, udfs))
+                head = encoder.header(config.namespace, True) + encoder.metadata(sindexes, udfs)
+                coord.single.write(head)
+                control.counters.add(bytes_raw=len(head))
                 tasks = [BackupTask(t.index, t.cursors, t.node, first=False) for t in tasks]
                 run_tasks(run_backup_task, tasks, workers=workers, executor="threads",
                           cancel=control.cancel_event, args=(coord, env))

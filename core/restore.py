@@ -41,7 +41,7 @@ from .model import CITRUSLEAF_EPOCH, UDF, RecordBatch, SIndex, XdrToken
 from .protocols import DecoderOptions, StorageBackend, StorageURL, Transform
 from .ratelimit import Throttle
 from .runtime import Runtime
-from .tasks import build_transforms, run_tasks, wrap_reader
+from .tasks import build_transforms, run_tasks, with_info_retry, wrap_reader
 from .wire.protocol import TRANSIENT_RESULTS, Result
 
 __all__ = [
@@ -294,7 +294,8 @@ class _Restore:
             with self._lock:
                 known = self._existing.get(index.namespace)
                 if known is None:
-                    known = self._existing[index.namespace] = {s.name: s for s in lister(index.namespace)}
+                    known = self._existing[index.namespace] = {
+                        s.name: s for s in with_info_retry(lambda: lister(index.namespace), self.config.info_retry)}
             old = known.get(index.name)
             if old is not None:
                 if _definition(old) == _definition(index):
@@ -304,7 +305,8 @@ class _Restore:
                     f"index {index.name!r} already exists in namespace {index.namespace!r} with another "
                     f"definition ({_describe(old)}; the backup has {_describe(index)}): drop it first, "
                     "or restore with no_indexes")
-        self.sink.create_sindex(index)
+        sink = self.sink
+        with_info_retry(lambda: sink.create_sindex(index), self.config.info_retry, self.control.cancel_event)
         self.counters.add(sindexes_created=1)
 
     def _udf(self, udf: UDF) -> None:
@@ -312,7 +314,8 @@ class _Restore:
         if self.validate or self.config.no_udfs:
             return
         assert self.sink is not None
-        self.sink.put_udf(udf)
+        sink = self.sink
+        with_info_retry(lambda: sink.put_udf(udf), self.config.info_retry, self.control.cancel_event)
         self.counters.add(udfs_created=1)
 
     def _records(self, batch: RecordBatch, f: InputFile) -> None:

@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeVar
 
-from .config import PARTITIONS, CompressionPolicy, EncryptionPolicy, PartitionFilter, SecretAgentConfig
+from .config import PARTITIONS, CompressionPolicy, EncryptionPolicy, PartitionFilter, RetryPolicy, SecretAgentConfig
 from .datapath import PartitionCursor
-from .errors import ConfigError, JobCancelled
+from .errors import ClusterError, ConfigError, JobCancelled
 from .keys import load_aes_key
 from .protocols import Transform, TransformOptions
 from .runtime import Runtime
 from .transforms_chain import open_backup_reader, open_backup_writer
+from .wire.protocol import TRANSIENT_RESULTS
 
 __all__ = [
     "BackupTask",
@@ -31,6 +33,7 @@ __all__ = [
     "plan_partitions",
     "run_tasks",
     "split_ranges",
+    "with_info_retry",
     "wrap_reader",
     "wrap_writer",
 ]
@@ -121,6 +124,24 @@ def wrap_reader(raw: BinaryIO, transforms: Sequence[Transform], name: str) -> Bi
     """raw -> AES -> zstd -> codec, with the first decoded bytes checked so that a wrong key
     or a missing/extra compression is reported as such, naming the file."""
     return open_backup_reader(raw, transforms, name)
+
+
+# --- info retries -----------------------------------------------------------------------------
+
+
+def with_info_retry(call: Callable[[], R], policy: RetryPolicy, cancel: threading.Event | None = None) -> R:
+    """Run an info call (metadata, sindex/UDF creation), retrying a transient ClusterError (no
+    code, or a transient result code) with ``policy``'s back-off (backup-go's InfoRetryPolicy)."""
+    attempt = 0
+    while True:
+        try:
+            return call()
+        except ClusterError as exc:
+            transient = exc.code is None or exc.code in TRANSIENT_RESULTS
+            if not transient or attempt >= policy.max_retries or (cancel is not None and cancel.is_set()):
+                raise
+            time.sleep(policy.delay(attempt))
+            attempt += 1
 
 
 # --- executors -------------------------------------------------------------------------------

@@ -272,3 +272,12 @@ def test_client_from_an_official_client(server: Emulator, ac: Any, tmp_path: Pat
     client.close()
     assert stats.records_written == 200
     assert ac.is_connected()  # the caller's client is left open
+
+
+def test_info_failures_are_retried(client: Client, server: Emulator, loaded: int, tmp_path: Path) -> None:
+    from aerobackup import RetryPolicy
+
+    _backup(client, tmp_path, "warm", no_records=True)  # connected before the faults
+    server.faults.error(9, kinds=("info",), times=2)  # two info requests time out
+    folder, stats = _backup(client, tmp_path, info_retry=RetryPolicy(base_timeout_ms=10, max_retries=3))
+    assert stats.sindexes == 5 and stats.udfs == 1 and len(decode_backup(read_backup(folder))[0]) == loaded
