@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aerobackup import BackupConfig, Client, ConfigError, JobCancelled, RestoreConfig, RestoreNamespaceConfig
+from aerobackup import (
+    BackupConfig,
+    Client,
+    ClusterError,
+    ConfigError,
+    JobCancelled,
+    RestoreConfig,
+    RestoreNamespaceConfig,
+)
 from aerobackup.testing import EmulatedCluster
 
 from tests.pipeline.conftest import as_tuple, decode_backup, load_every_type, many, put_udf, raw_records, read_backup
@@ -170,3 +178,27 @@ def test_what_a_distributed_job_cannot_do_is_one_clear_error(client: Client, clu
             f.write(b"")
         Client(FakeCluster(), runtime=fake_runtime()).restore(
             RestoreConfig(executor="dask", scheduler="tcp://127.0.0.1:1", decoder="fake"), mem)
+
+
+def test_a_failing_task_is_retried(client: Client, cluster: EmulatedCluster, dask_client: Any,
+                                   tmp_path: Path) -> None:
+    many(cluster, 3000)
+    expected = set(raw_records(cluster, "test"))
+    cluster.faults.error(11, kinds=("scan",), times=3)  # three scans answer "partition unavailable"
+    st = client.backup(BackupConfig(namespace="test", executor=dask_client, file_limit=20_000, max_retries=0),
+                       str(tmp_path / "b")).wait(120)
+    records, _, _ = _records(tmp_path / "b")
+    assert set(records) == expected and st.records_written == len(expected)
+    cluster.faults.clear()
+
+
+def test_a_task_failing_every_time_fails_the_job_naming_the_error(client: Client, cluster: EmulatedCluster,
+                                                                  dask_client: Any, tmp_path: Path) -> None:
+    many(cluster, 500)
+    cluster.faults.error(11, kinds=("scan",))
+    with pytest.raises(ClusterError) as info:
+        client.backup(BackupConfig(namespace="test", executor=dask_client, max_retries=0),
+                      str(tmp_path / "b")).wait(120)
+    cluster.faults.clear()
+    assert "11" in str(info.value) or "unavailable" in str(info.value).lower()
+    assert read_backup(tmp_path / "b") == {} if (tmp_path / "b").exists() else True

@@ -50,3 +50,44 @@ def test_thread_pool_cancel_reaches_running_tasks(client: Client, cluster: Emula
         assert time.monotonic() - t0 < 5
     assert job.stats.records_written < 4000
     assert read_backup(tmp_path / "b") == {}  # no state file: the incomplete backup is removed
+
+
+_COORDINATOR = """
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from aerobackup import BackupConfig, Client, ClusterConfig
+client = Client(cluster=ClusterConfig(hosts=(sys.argv[1],)))
+cfg = BackupConfig(namespace="test", executor=ThreadPoolExecutor(2), state_file="run.state", file_limit=20000,
+                   records_per_second=2000)
+client.backup(cfg, sys.argv[2]).wait(120)
+"""
+
+
+def test_continue_after_the_coordinator_died(client: Client, cluster: EmulatedCluster, tmp_path: Path) -> None:
+    """The coordinator (here with its thread workers) is killed: the tasks' journals hold what the
+    main state file does not yet; ``continue`` folds them in, so nothing is written twice."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    many(cluster, 5000)
+    expected = set(raw_records(cluster, "test"))
+    folder = tmp_path / "b"
+    proc = subprocess.Popen([sys.executable, "-c", _COORDINATOR, f"{cluster.host}:{cluster.port}", str(folder)])
+    try:
+        deadline = time.monotonic() + 60
+        while (not folder.exists() or len(read_backup(folder)) < 6) and time.monotonic() < deadline:
+            assert proc.poll() is None, "the backup ended before it could be killed"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(30)
+    journals = [n for n in os.listdir(folder) if n.startswith("run.state.task-")]
+    assert journals  # the dead run's progress is only there (temp files of killed writes aside)
+    partial, _, _ = _records(folder)
+    st = client.backup(BackupConfig(namespace="test", continue_from="run.state", file_limit=20_000),
+                       str(folder)).wait(60)
+    records, six, udfs = _records(folder)
+    assert set(records) == expected and st.records_written == len(expected) - len(partial)
+    assert not [n for n in os.listdir(folder) if n.startswith("run.state.task-")]
