@@ -31,6 +31,8 @@ _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 _LAST = proto(3, header(info3=Info3.LAST))
 _BVAL_HDR = struct.pack(">IB", 9, 15)
+_ROW_HEAD = struct.Struct(">I20sB")
+_ROW_0E = struct.Struct(">BBBHIHH")
 
 Send = Callable[[bytes], None]
 
@@ -331,10 +333,19 @@ def _parse_rows(data: bytes, n_rows: int) -> list[Row] | None:
     for _ in range(n_rows):
         if p + 25 > end:
             return None
-        idx = _U32.unpack_from(data, p)[0]
-        digest = data[p + 4 : p + 24]
-        flags = data[p + 24]
+        idx, digest, flags = _ROW_HEAD.unpack_from(data, p)
         p += 25
+        if flags == 0x0E and p + 13 <= end:  # INFO|GEN|TTL: every row a client's batch write sends
+            info1, info2, info3, gen, ttl, nf, no = _ROW_0E.unpack_from(data, p)
+            parsed = parse_fields_ops(data, p + 13, end, nf, no)
+            if parsed is None:
+                return None
+            fields, ops, p = parsed
+            prev_key = 2 in fields
+            row = (idx, digest, info1, info2, info3, gen, ttl, fields, ops)
+            rows.append(row)
+            prev = row
+            continue
         if flags & 0x01:
             if prev is None or prev_key:
                 return None
