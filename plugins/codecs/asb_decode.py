@@ -811,8 +811,8 @@ class _Slow:
             raise _Err(
                 f"Invalid floating-point value {_text(tok)} in backup block ({{at}})", self.cur
             ) from None
-        if math.isnan(value):  # strtod: sign of "-nan" kept; Python's float() agrees
-            return _pack_d(value)
+        # for the characters C's checker lets through, float() accepts exactly what strtod
+        # consumes whole, and keeps the sign of "-nan" as strtod does
         return _pack_d(value)
 
     def b64(self, nchars: int, nbytes: int | None = None) -> bytes:
