@@ -342,15 +342,14 @@ def _parse_rows(data: bytes, n_rows: int) -> list[Row] | None:
                 return None
             fields, ops, p = parsed
             prev_key = 2 in fields
-            row = (idx, digest, info1, info2, info3, gen, ttl, fields, ops)
+            row: Row = (idx, digest, info1, info2, info3, gen, ttl, fields, ops)
             rows.append(row)
             prev = row
             continue
         if flags & 0x01:
             if prev is None or prev_key:
                 return None
-            row: Row = (idx, digest, *prev[2:])
-            rows.append(row)
+            rows.append((idx, digest, *prev[2:]))
             continue
         if p + 1 > end:
             return None
