@@ -58,12 +58,14 @@ from .client import BackupJob, Client, RestoreJob
 from .estimate import BackupEstimate
 from .jobs import BackupStats, Job, RestoreStats
 from .validate import validate
+from .xdr.config import BackupXdrConfig
 
 __all__ = [
     "UDF",
     "BackupEstimate",
     "BackupJob",
     "BackupStats",
+    "BackupXdrConfig",
     "Client",
     "Job",
     "RestoreJob",

@@ -8,22 +8,32 @@ A client is built from a cluster config (it connects on first use through
 ``aerobackup.cluster.Cluster``), from any object implementing RecordSource/RecordSink, or from an
 official ``aerospike`` client (its seed nodes). It is thread-safe: several jobs may run at once.
 No CLI and no config file are needed.
+
+XDR: ``backup_xdr`` makes the cluster ship a namespace to an ASBX backup (docs/xdr.md), and
+``restore`` sends ASBX backups back (``RestoreConfig(decoder="asbx")``, or on its own when the
+location holds only ``.asbx`` files and the decoder is left at ``asb``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import threading
-from typing import Any, cast
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from .backup import make_backup_runner
 from .config import BackupConfig, ClusterConfig, RestoreConfig
 from .datapath import RecordSink, RecordSource
-from .errors import ConfigError
+from .errors import BackupNotFoundError, ConfigError
 from .estimate import BackupEstimate, estimate
 from .jobs import BackupStats, Counters, Job, ProgressCallback, RestoreStats
 from .protocols import StorageBackend, StorageURL
 from .restore import RestoreInput, make_restore_runner
 from .runtime import Runtime
+
+if TYPE_CHECKING:
+    from .xdr import BackupXdrConfig
 
 __all__ = ["BackupJob", "Client", "RestoreJob"]
 
@@ -157,11 +167,104 @@ class Client:
         progress_interval: float = 1.0,
     ) -> RestoreJob:
         """Start a restore from a directory, a list of directories (under ``parent``), a file,
-        ``-`` (stdin) or a StorageBackend. ``config.validate_only`` decodes without writing."""
+        ``-`` (stdin) or a StorageBackend. ``config.validate_only`` decodes without writing.
+
+        An ASBX (XDR) backup is restored by ``aerobackup.xdr.restore_asbx``: with
+        ``decoder="asbx"``, or when the decoder is left at ``asb`` and the location holds ``.asbx``
+        files and no ``.asb`` ones (options that do not apply are then refused by name)."""
+        if config.decoder == "asb" and self._holds_only_asbx(source, parent):
+            config = dataclasses.replace(config, decoder="asbx")
+        if config.decoder == "asbx":
+            return self._restore_asbx(config, source, parent, progress, progress_interval)
         sink = None if config.validate_only else cast(RecordSink, self._connection())
         run = make_restore_runner(rt=self.runtime, sink=sink, inputs=source, config=config, parent=parent,
                                   sink_spec=None if sink is None else self._source_spec())
         return Job("restore", run, Counters(RestoreStats), progress=progress, progress_interval=progress_interval)
+
+    def backup_xdr(
+        self,
+        config: BackupXdrConfig,
+        storage: str | StorageBackend,
+        *,
+        progress: ProgressCallback | None = None,
+        progress_interval: float = 1.0,
+        stats_delay: float = 3.0,
+    ) -> BackupJob:
+        """Start an XDR backup (the cluster ships ``config.namespace`` to our receiver, written to
+        ASBX files in ``storage``); see docs/xdr.md. Needs an Enterprise Edition cluster: a
+        Community Edition one refuses at once (ClusterError)."""
+        from .xdr import backup_xdr
+
+        st, _ = self._storage(storage)
+        cluster = self._connection()
+        if not callable(getattr(cluster, "info", None)) or not hasattr(cluster, "nodes"):
+            raise ConfigError("cluster", "an XDR backup needs a cluster connection (info commands to every node), "
+                                         f"not a {type(cluster).__name__}")
+        return backup_xdr(config, st, cluster, runtime=self.runtime, progress=progress,
+                          progress_interval=progress_interval, stats_delay=stats_delay)
+
+    def stop_xdr(self, dc: str, namespace: str | None = None, *, unblock_mrt: bool = True) -> list[str]:
+        """Remove the XDR DC ``dc`` from every node (and lift the MRT write fence of
+        ``namespace``) after an interrupted XDR backup; returns the problems met ([] when fine)."""
+        from .xdr import stop_xdr
+
+        return stop_xdr(self._connection(), dc, namespace, unblock_mrt=unblock_mrt)
+
+    # --- ASBX restores ------------------------------------------------------------------------
+
+    def _asbx_location(self, source: RestoreInput, parent: str | None) -> tuple[StorageBackend, list[str] | None]:
+        """The one storage an ASBX restore reads, and the file to read when a file was named."""
+        if isinstance(source, str) or not isinstance(source, Sequence):
+            entry: str | StorageBackend = source
+        elif len(source) == 1:
+            entry = source[0]
+        else:
+            raise ConfigError("restore.input", "an ASBX (XDR) restore reads one location at a time "
+                                               f"(got {len(source)}): restore each directory in turn")
+        if not isinstance(entry, str):
+            return entry, None
+        if entry == "-":
+            raise ConfigError("restore.input", "an ASBX (XDR) restore cannot read stdin (its files are read in "
+                                               "file-number order): give a directory or a file")
+        if parent:
+            loc = (parent.rstrip("/") + "/" + entry.lstrip("/") if StorageURL.parse(parent).scheme
+                   else os.path.join(parent, entry))
+        else:
+            loc = entry
+        url = StorageURL.parse(loc)
+        if not url.scheme and os.path.isfile(loc):
+            folder, base = os.path.split(os.path.abspath(loc))
+            return self.runtime.storage(StorageURL.parse(folder)), [base]
+        if not url.scheme and not os.path.exists(loc):
+            raise BackupNotFoundError(f"{loc}: no such file or directory")
+        return self.runtime.storage(url), None
+
+    def _holds_only_asbx(self, source: RestoreInput, parent: str | None) -> bool:
+        """Auto-detection: one location holding ``.asbx`` files and no ``.asb`` file (a listing,
+        nothing is read). Anything else (several locations, stdin, an unreadable place) keeps
+        the ASB path, which reports its own errors."""
+        try:
+            entries = [source] if isinstance(source, str) or not isinstance(source, Sequence) else list(source)
+            if len(entries) != 1 or entries[0] == "-":
+                return False
+            storage, files = self._asbx_location(source, parent)
+            names = files if files is not None else [o.name for o in storage.list("") if "/" not in o.name]
+        except Exception:  # noqa: BLE001 - detection only; the restore itself reports the problem
+            return False
+        return any(n.endswith(".asbx") for n in names) and not any(n.endswith(".asb") for n in names)
+
+    def _restore_asbx(self, config: RestoreConfig, source: RestoreInput, parent: str | None,
+                      progress: ProgressCallback | None, progress_interval: float) -> RestoreJob:
+        from .xdr.restore_asbx import check_config, restore_asbx
+
+        check_config(config)  # refuse what does not apply before connecting
+        storage, files = self._asbx_location(source, parent)
+        cluster = None if config.validate_only else self._connection()
+        if cluster is not None and not callable(getattr(cluster, "owner_node", None)):
+            raise ConfigError("restore.decoder", "an ASBX (XDR) restore sends each record to the node owning it: it "
+                                                 f"needs a cluster connection, not a {type(cluster).__name__}")
+        return restore_asbx(config, storage, cluster, runtime=self.runtime, files=files, progress=progress,
+                            progress_interval=progress_interval)
 
     def estimate(self, config: BackupConfig) -> BackupEstimate:
         """Sample ``config.estimate_samples`` records and predict the backup's size."""

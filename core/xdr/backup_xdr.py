@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol, cast
 
 from ..config import CompressionPolicy, EncryptionPolicy, SecretAgentConfig
-from ..errors import AerobackupError, ClusterError, ConfigError, JobCancelled, StorageError
+from ..errors import AerobackupError, BackupNotFoundError, ClusterError, ConfigError, JobCancelled, StorageError
 from ..jobs import BackupStats, Counters, Job, JobControl, ProgressCallback
 from ..keys import load_aes_key
 from ..model import XdrToken, partition_id
@@ -160,7 +160,10 @@ def build_transforms(
 
 
 def _check_destination(storage: StorageBackend, namespace: str) -> None:
-    clash = [o.name for o in storage.list("") if o.name.endswith(asbx_io.SUFFIX)]
+    try:
+        clash = [o.name for o in storage.list("") if o.name.endswith(asbx_io.SUFFIX)]
+    except BackupNotFoundError:
+        return  # a directory that does not exist yet is empty; writing creates it
     if clash:
         raise StorageError(
             f"the backup location already holds ASBX files ({', '.join(sorted(clash)[:3])}"
