@@ -63,12 +63,20 @@ def _params(args: str) -> dict[str, str]:
     return out
 
 
-def _set_props(ns: NamespaceStore, set_name: bytes, em: Emulator) -> str:
-    objects = used = 0
+def _set_usage(em: Emulator, ns: NamespaceStore) -> dict[bytes, tuple[int, int]]:
+    """Objects and stored bytes per set of this node's records, in one pass."""
+    usage: dict[bytes, list[int]] = {}
     for rec in em.store_records(ns):
-        if rec.set_name == set_name:
-            objects += 1
-            used += rec.storage_size()
+        u = usage.get(rec.set_name)
+        if u is None:
+            u = usage[rec.set_name] = [0, 0]
+        u[0] += 1
+        u[1] += rec.storage_size()
+    return {k: (v[0], v[1]) for k, v in usage.items()}
+
+
+def _set_props(ns: NamespaceStore, set_name: bytes, em: Emulator, usage: tuple[int, int]) -> str:
+    objects, used = usage
     info = ns.sets.get(set_name)
     tlut = info.truncate_lut // 1_000_000 - CL_EPOCH * 1000 if info and info.truncate_lut else 0
     nidx = sum(
@@ -90,11 +98,13 @@ def _sets(em: Emulator, args: list[str]) -> str:
         ns = store.namespaces.get(name)
         if ns is None:
             return "ns_type=unknown"
+        usage = _set_usage(em, ns)
         if len(args) > 1:
             s = args[1].encode()
-            return _set_props(ns, s, em) if s in ns.sets else ""
+            return _set_props(ns, s, em, usage.get(s, (0, 0))) if s in ns.sets else ""
         for s in list(ns.sets):
-            out.append(f"ns={ns.name}:set={s.decode(errors='replace')}:" + _set_props(ns, s, em))
+            props = _set_props(ns, s, em, usage.get(s, (0, 0)))
+            out.append(f"ns={ns.name}:set={s.decode(errors='replace')}:" + props)
     return "".join(out)
 
 
