@@ -16,7 +16,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import IO, Any
 
 __all__ = ["EmulatorProcess"]
 
@@ -35,6 +35,7 @@ class EmulatorProcess:
         ]  # fmt: skip
         self._timeout = start_timeout
         self._proc: subprocess.Popen[str] | None = None
+        self._stderr: IO[str] | None = None
         self.host = "127.0.0.1"
         self.port = 0
 
@@ -59,10 +60,11 @@ class EmulatorProcess:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait(timeout=5)
-        if self._proc is not None:
-            for stream in (self._proc.stdout, self._proc.stderr):
-                if stream is not None:
-                    stream.close()
+        if self._proc is not None and self._proc.stdout is not None:
+            self._proc.stdout.close()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
 
     @property
     def returncode(self) -> int | None:
