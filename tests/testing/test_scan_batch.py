@@ -171,3 +171,17 @@ def test_secondary_index_query(aerospike_client, hundred) -> None:
     q = aerospike_client.query("test", "s")
     q.where(p.equals("s", "v42"))
     assert [r[2]["i"] for r in q.results()] == [42]
+
+
+def test_filter_on_void_time_and_set_name(aerospike_client, hundred) -> None:
+    for i in range(5):
+        aerospike_client.put(("test", "exp", i), {"i": i}, policy={"ttl": 1000})
+    q = aerospike_client.query("test", None)  # the whole namespace: sets s, other, exp
+    policy = {"expressions": exp.GT(exp.VoidTime(), 0).compile()}
+    assert sorted(r[2]["i"] for r in q.results(policy)) == [0, 1, 2, 3, 4]
+    q = aerospike_client.query("test", None)
+    policy = {"expressions": exp.Eq(exp.SetName(), "other").compile()}
+    assert [r[0][1] for r in q.results(policy)] == ["other"]
+    q = aerospike_client.query("test", None)
+    policy = {"expressions": exp.Not(exp.Or(exp.Eq(exp.SetName(), "s"), exp.Eq(exp.SetName(), "exp"))).compile()}
+    assert len(q.results(policy)) == 1
