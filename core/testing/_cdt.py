@@ -1,6 +1,6 @@
 """The few list operations the emulator runs (CDT_READ / CDT_MODIFY ops, wire-protocol §5.4).
 
-List append (1), append_items (2), clear (7), size (16) and get by index (17), working on the
+List set_type (0), append (1), append_items (2), clear (7), size (16) and get by index (17), on the
 raw msgpack of the bin so untouched elements keep their exact bytes. Other CDT operations answer
 16 (unsupported) until a test needs them.
 """
@@ -68,7 +68,8 @@ def _to_particle(raw: bytes) -> tuple[int, bytes]:
 
 
 def cdt_op(bins: dict[bytes, tuple[int, bytes]], op: int, name: bytes, val: bytes) -> tuple[int, int, bytes]:
-    """A few list operations: append (1), append_items (2), clear (7), size (16), get (17)."""
+    """A few list operations: set_type (0), append (1), append_items (2), clear (7), size (16),
+    get (17)."""
     try:
         args = msgpack.unpackb(val, raw=True, strict_map_key=False)
         code = args[0] if isinstance(args, list) and args else -1
@@ -85,6 +86,13 @@ def cdt_op(bins: dict[bytes, tuple[int, bytes]], op: int, name: bytes, val: byte
                 elems.extend(_list_elements(val[s:e])[1])
             bins[name] = (20, _array_header(len(elems) + (1 if ext else 0)) + ext + b"".join(elems))
             return 0, 1, _I64.pack(len(elems))
+        if op == 4 and code == 0:  # set_type: flags 1 = ordered (elements sorted), 0 = unordered
+            flags = int(args[1]) & 0x01
+            if flags:
+                elems.sort(key=lambda el: msgpack_key(el, 0)[0])
+            new_ext = bytes([0xC7, 0x00, flags]) if flags else b""
+            bins[name] = (20, _array_header(len(elems) + (1 if new_ext else 0)) + new_ext + b"".join(elems))
+            return 0, 0, b""
         if op == 4 and code == 7:
             if cur is not None:
                 bins[name] = (20, _array_header(1 if ext else 0) + ext)

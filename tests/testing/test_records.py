@@ -197,3 +197,10 @@ def test_hll_operations(aerospike_client, aerospike_server: Emulator) -> None:
     assert raw is not None and raw.bins[0][1] == 18 and len(raw.bins[0][2]) == 11 + 6 * 4096 // 8
     _k, _m, again = aerospike_client.operate(KEY, [hll.hll_add("h", names[:10])])
     assert again["h"] == 0  # nothing new: no register changed
+
+
+def test_list_set_order_makes_an_ordered_list(aerospike_client, aerospike_server: Emulator) -> None:
+    aerospike_client.operate(KEY, [op.write("l", [3, 1, 2]), lop.list_set_order("l", aerospike.LIST_ORDERED)])
+    raw = aerospike_server.get_raw("test", "demo", "k1")
+    assert raw is not None and raw.bins == [("l", 20, bytes.fromhex("94c70001010203"))]
+    assert aerospike_client.get(KEY)[2] == {"l": [1, 2, 3]}
