@@ -328,6 +328,21 @@ def _location(spec: str) -> str:
     return spec if StorageURL.parse(spec).scheme else os.path.abspath(spec)
 
 
+# --- worker side --------------------------------------------------------------------------------
+
+_RUNTIMES: dict[str | None, Runtime] = {}
+
+
+def _runtime() -> Runtime:
+    """The worker process's plugin registry, discovered once per process (by name, from the
+    installed entry points; it holds no connection, so tasks of any job may share it)."""
+    key = os.environ.get("AEROBACKUP_PLUGINS")
+    rt = _RUNTIMES.get(key)
+    if rt is None:
+        rt = _RUNTIMES[key] = Runtime.discover()
+    return rt
+
+
 # --- backup: the task --------------------------------------------------------------------------
 
 
@@ -382,7 +397,7 @@ def run_backup_piece(piece: BackupPiece) -> bytes:
     poll = _Poll(piece.flag)
     if poll():  # queued when the job was cancelled: touch nothing
         raise JobCancelled("backup cancelled")
-    rt = Runtime.discover()
+    rt = _runtime()
     storage = rt.storage(StorageURL.parse(piece.storage))
     if _exists(storage, piece.journal):
         state = _load_journal(storage, piece.journal)  # a rerun: settle and go on
@@ -685,7 +700,7 @@ def run_restore_piece(piece: RestorePiece) -> tuple[dict[str, int], list[SIndex]
     from .restore import InputFile, _Restore
     from .tasks import build_transforms
 
-    rt = Runtime.discover()
+    rt = _runtime()
     storage = rt.storage(StorageURL.parse(piece.location))
     config = piece.config
     counters = Counters(RestoreStats)
