@@ -27,12 +27,13 @@ from ..config import (
 )
 from ..errors import ConfigError
 from ..protocols import StorageURL
+from ..xdr.config import BackupXdrConfig
 from .values import Prompt, Values, parse_hosts, parse_partition_list, parse_time
 
 if TYPE_CHECKING:
     from .mapping import Resolved
 
-__all__ = ["backup_configs", "build", "cluster_config", "restore_configs"]
+__all__ = ["asbx_refusal", "backup_configs", "build", "cluster_config", "restore_configs", "xdr_configs"]
 
 MIB = 1024 * 1024
 _PROVIDERS = {"s3": ("s3", "s3_bucket_name"), "gcp": ("gs", "gcp_bucket_name"),
@@ -348,9 +349,13 @@ def restore_configs(v: Values, res: Resolved, sa: SecretAgentConfig | None, extr
                else v.get("retry_scale_factor", 150000) // 1000)
     mode = v.get("mode", "auto")
     res.detect_format = mode == "auto"
+    res.mode = mode
+    total_timeout = v.get("total_timeout", 0) or info_timeout  # asrestore: 0 means "use --timeout"
+    if mode == "asbx" and not v.given("total_timeout"):
+        total_timeout = 0  # an ASBX restore has no batch deadline (socket_timeout holds)
     fields = {"restore.namespace": "namespace", "restore.unique": "unique", "restore.extra_ttl": "extra_ttl",
               "restore.batch_size": "batch_size", "restore.parallel": "parallel", "compression": "compress",
-              "encryption": "encrypt", "restore.decoder": "mode"}
+              "encryption": "encrypt", "restore.decoder": "mode", **_ASBX_FIELDS}
     res.restore = build(
         v, RestoreConfig, fields,
         namespace=ns, set_list=v.get("set_list", ()), bin_list=v.get("bin_list", ()),
@@ -365,7 +370,68 @@ def restore_configs(v: Values, res: Resolved, sa: SecretAgentConfig | None, extr
         retry=RetryPolicy(base_timeout_ms=base_ms, multiplier=v.get("retry_multiplier", 1.0),
                           max_retries=v.get("max_retries", 5)),
         socket_timeout_ms=v.get("socket_timeout", 10000),
-        total_timeout_ms=v.get("total_timeout", 0) or info_timeout,  # asrestore: 0 means "use --timeout"
+        total_timeout_ms=total_timeout,
         info_timeout_ms=info_timeout, validate_only=validate or v.get("validate", False),
         executor=v.get("executor", "threads"), **_transforms(v, sa, level=False),
+    )
+    if mode == "asbx":
+        from ..xdr.restore_asbx import check_config
+
+        try:
+            check_config(res.restore)
+        except ConfigError as exc:
+            raise asbx_refusal(exc, v.origin) from None
+
+
+#: RestoreConfig fields an ASBX restore refuses, and the options that set them.
+_ASBX_FIELDS = {
+    "restore.set_list": "set_list", "restore.bin_list": "bin_list", "restore.no_records": "no_records",
+    "restore.no_indexes": "no_indexes", "restore.no_udfs": "no_udfs",
+    "restore.disable_batch_writes": "disable_batch_writes", "restore.max_async_batches": "max_async_batches",
+    "restore.wait_for_indexes": "wait", "restore.total_timeout_ms": "total_timeout", "restore.executor": "executor",
+}
+
+
+def asbx_refusal(exc: ConfigError, origin: Mapping[str, str]) -> ConfigError:
+    """An option an ASBX restore refuses, named as the user gave it (flag or file key)."""
+    dest = {"restore.namespace": "namespace", "restore.extra_ttl": "extra_ttl", "restore.batch_size": "batch_size",
+            **_ASBX_FIELDS}.get(exc.field)
+    if dest is not None and dest in origin:
+        return ConfigError("", f"{origin[dest]}: {exc.message}")
+    return exc
+
+
+def xdr_configs(v: Values, res: Resolved, sa: SecretAgentConfig | None, extra: Mapping[str, Any]) -> None:
+    """``backup xdr``: the BackupXdrConfig (the Go CLI's flags), or a clean-up with --stop-xdr/--unblock-mrt."""
+    if not v.given("namespace"):
+        raise ConfigError("", "-n/--namespace: is required (the namespace to back up)")
+    res.stop_xdr, res.unblock_mrt = v.get("stop_xdr", False), v.get("unblock_mrt", False)
+    clean_up = res.stop_xdr or res.unblock_mrt
+    if v.given("directory"):
+        res.storage = _location(v, "directory", extra, res.warnings)
+    elif not clean_up:
+        raise ConfigError("", "give a directory (-d) for the ASBX files")
+    res.remove_files = v.get("remove_files", False)
+    fields = {"backup_xdr.namespace": "namespace", "backup_xdr.dc": "dc", "backup_xdr.local_address": "local_address",
+              "backup_xdr.local_port": "local_port", "backup_xdr.rewind": "rewind",
+              "backup_xdr.max_throughput": "max_throughput", "backup_xdr.parallel_write": "parallel_write",
+              "backup_xdr.file_limit": "file_limit", "backup_xdr.read_timeout_ms": "read_timeout",
+              "backup_xdr.write_timeout_ms": "write_timeout", "backup_xdr.result_queue_size": "results_queue_size",
+              "backup_xdr.ack_queue_size": "ack_queue_size", "backup_xdr.max_connections": "max_connections",
+              "backup_xdr.info_polling_period_ms": "info_polling_period",
+              "backup_xdr.start_timeout_ms": "start_timeout", "compression": "compress", "encryption": "encrypt"}
+    res.backup_xdr = build(
+        v, BackupXdrConfig, fields,
+        namespace=v.get("namespace"), dc=v.get("dc", "dc"), local_address=v.get("local_address", "127.0.0.1"),
+        local_port=v.get("local_port", 8080), rewind=str(v.get("rewind", "all")).strip().lower(),
+        max_throughput=v.get("max_throughput", 0), forward=v.get("forward", False),
+        parallel_write=v.get("parallel_write", max(1, min(os.cpu_count() or 1, 1024))),
+        file_limit=v.get("file_limit", 250) * MIB, read_timeout_ms=v.get("read_timeout", 1000),
+        write_timeout_ms=v.get("write_timeout", 1000), result_queue_size=v.get("results_queue_size", 256),
+        ack_queue_size=v.get("ack_queue_size", 256), max_connections=v.get("max_connections", 100),
+        info_polling_period_ms=v.get("info_polling_period", 1000), start_timeout_ms=v.get("start_timeout", 30000),
+        info_retry=RetryPolicy(base_timeout_ms=v.get("info_retry_interval", 1000),
+                               multiplier=v.get("info_retry_multiplier", 1.0),
+                               max_retries=v.get("info_max_retries", 3)),
+        **_transforms(v, sa, level=True),
     )

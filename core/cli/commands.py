@@ -1,4 +1,4 @@
-"""``aerobackup backup | restore | validate | estimate``: click commands built from the option table.
+"""``aerobackup backup [xdr] | restore | validate | estimate``: click commands built from the option table.
 
 The callbacks only gather what was typed, hand it to ``mapping.resolve`` (files + flags →
 configs) and then to ``run`` (configs → a job with progress and a report). ``-h`` is ``--host``
@@ -24,7 +24,7 @@ _GROUP_TITLES = {
     "connection": "Cluster", "tls": "TLS", "config": "Config files", "secret-agent": "Secret Agent",
     "transforms": "Compression and encryption", "policy": "Limits, timeouts, retries", "output": "Output",
     "what": "What", "where": "Where", "resume": "Resume", "write": "Write policy", "s3": "S3", "gcs": "GCS",
-    "azure": "Azure", "general": "General",
+    "azure": "Azure", "xdr": "XDR", "general": "General",
 }
 
 
@@ -40,7 +40,7 @@ class GroupedCommand(click.Command):
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         groups: dict[str, list[tuple[str, str]]] = {}
-        table = {o.dest: o for name in ("backup", "restore") for o in options_for(name)}
+        table = {o.dest: o for name in ("backup", "restore", "backup-xdr") for o in options_for(name)}
         for param in self.get_params(ctx):
             record = param.get_help_record(ctx)
             if record is None:
@@ -48,7 +48,7 @@ class GroupedCommand(click.Command):
             opt = table.get(param.name or "")
             title = _GROUP_TITLES.get(opt.group, "General") if opt is not None else "General"
             groups.setdefault(title, []).append(record)
-        order = ["What", "Where", "Cluster", "Compression and encryption", "Resume", "Write policy",
+        order = ["What", "Where", "XDR", "Cluster", "Compression and encryption", "Resume", "Write policy",
                  "Limits, timeouts, retries", "Output", "Config files", "Secret Agent", "TLS", "S3", "GCS", "Azure",
                  "General"]
         for title in sorted(groups, key=lambda t: order.index(t) if t in order else len(order)):
@@ -126,12 +126,41 @@ def _dispatch(res: Resolved) -> int:
     return run.run(res)
 
 
-@click.command("backup", cls=GroupedCommand)
+class BackupGroup(click.Group):
+    """``backup`` runs a scan backup with its own options, or the ``xdr`` sub-command."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        GroupedCommand.format_options(self, ctx, formatter)  # type: ignore[arg-type]
+        self.format_commands(ctx, formatter)
+
+
+@click.group("backup", cls=BackupGroup, invoke_without_command=True,
+             subcommand_metavar="[xdr [OPTIONS]]")
 @with_options("backup")
 @click.pass_context
 def backup_command(ctx: click.Context, /, **values: Any) -> None:
-    """Back up a namespace to a directory, one file, or cloud storage (asbackup's flags)."""
+    """Back up a namespace to a directory, one file, or cloud storage (asbackup's flags).
+
+    `aerobackup backup xdr ...` makes the cluster ship the namespace over XDR instead
+    (ASBX files; Enterprise Edition): see `aerobackup backup xdr --help`.
+    """
+    if ctx.invoked_subcommand is not None:
+        typed = [k for k, v in values.items() if v is not None and v is not False]
+        if typed:
+            raise click.UsageError(f"options of 'backup xdr' go after 'xdr' (got --{typed[0].rstrip('_')} before it)")
+        return
     res = build("backup", ctx, values)
+    if not res.output.print_config:
+        ctx.exit(_dispatch(res))
+
+
+@backup_command.command("xdr", cls=GroupedCommand)
+@with_options("backup-xdr")
+@click.pass_context
+def backup_xdr_command(ctx: click.Context, /, **values: Any) -> None:
+    """XDR backup to ASBX files: the cluster ships the namespace to a receiver run here
+    (the Go CLI's `asbackup xdr`; Enterprise Edition only). See docs/xdr.md."""
+    res = build("backup-xdr", ctx, values)
     if not res.output.print_config:
         ctx.exit(_dispatch(res))
 

@@ -23,7 +23,8 @@ from ..config import BackupConfig, ClusterConfig, RestoreConfig, SecretAgentConf
 from ..config_files import Layer, merge, read_astools, read_yaml
 from ..errors import ConfigError
 from ..protocols import StorageURL
-from .build import backup_configs, build, cluster_config, restore_configs
+from ..xdr.config import BackupXdrConfig
+from .build import backup_configs, build, cluster_config, restore_configs, xdr_configs
 from .options import Opt, options_for
 from .values import Prompt, Values, flag_name, parse_hosts, parse_partition_list, parse_time
 
@@ -62,6 +63,11 @@ class Resolved:
     input_file: str | None = None  # restore/validate of one file: its name in ``storage``
     inputs: tuple[str, ...] = ()  # restore/validate: the locations as typed (parent joined)
     detect_format: bool = False  # restore --mode auto: ASBX when the location holds only .asbx files
+    mode: str = "auto"  # restore --mode as given (asb, asbx or auto)
+    backup_xdr: BackupXdrConfig | None = None  # backup xdr
+    stop_xdr: bool = False  # backup xdr --stop-xdr: only remove the DC
+    unblock_mrt: bool = False  # backup xdr --unblock-mrt: only lift the MRT write fence
+    remove_files: bool = False  # backup xdr -r: delete the ASBX files already there first
     remove_artifacts: bool = False
     output: Output = field(default_factory=Output)
     warnings: list[str] = field(default_factory=list)
@@ -92,6 +98,9 @@ class Resolved:
             body["backup"] = conv(self.backup)
         if self.restore is not None:
             body["restore"] = conv(self.restore)
+        if self.backup_xdr is not None:
+            body["backup_xdr"] = conv(self.backup_xdr)
+            body["stop_xdr"], body["unblock_mrt"] = self.stop_xdr, self.unblock_mrt
         if self.storage is not None:
             body["storage"] = {"url": str(self.storage), "options": conv(dict(self.storage.options))}
         if self.locations:
@@ -115,7 +124,7 @@ def _secretish(key: str) -> bool:
 
 def _layers(command: str, table: Sequence[Opt], flags: Mapping[str, Any],
             environ: Mapping[str, str] | None, system_path: str | None) -> list[Layer]:
-    tool = "asbackup" if command in ("backup", "estimate") else "asrestore"
+    tool = "asbackup" if command in ("backup", "estimate", "backup-xdr") else "asrestore"
     layers = read_astools(
         tool, table,
         config_file=flags.get("config_file"), only_config_file=flags.get("only_config_file"),
@@ -123,7 +132,7 @@ def _layers(command: str, table: Sequence[Opt], flags: Mapping[str, Any],
         environ=environ, system_path=system_path,
     )
     if flags.get("config"):
-        layers.append(read_yaml(flags["config"], command, table))
+        layers.append(read_yaml(flags["config"], "backup" if command == "backup-xdr" else command, table))
     cli = Layer("command line")
     by_dest = {o.dest: o for o in table}
     for dest, value in flags.items():
@@ -167,7 +176,9 @@ def resolve(
     _fetch_secrets(v, sa, resolver)
     if command != "validate" and not v.get("validate", False):
         res.cluster = cluster_config(v, prompt if interactive_user_prompt else None)
-    if command in ("backup", "estimate"):
+    if command == "backup-xdr":
+        xdr_configs(v, res, sa, storage_extra)
+    elif command in ("backup", "estimate"):
         backup_configs(v, res, sa, storage_extra, estimate=command == "estimate")
     else:
         restore_configs(v, res, sa, storage_extra, validate=command == "validate")

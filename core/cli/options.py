@@ -1,4 +1,4 @@
-"""Every option of ``aerobackup backup`` / ``restore``: one table, the single source of truth.
+"""Every option of ``aerobackup backup`` / ``backup xdr`` / ``restore``: one table, the single source of truth.
 
 Each ``Opt`` names its flags (the C tools' short and long forms first, then Go CLI aliases),
 how its value converts, its documented default, the C flag it mirrors, and its keys in the C
@@ -22,6 +22,8 @@ __all__ = [
     "PROMPT",
     "RESTORE_OPTIONS",
     "VALIDATE_OPTIONS",
+    "XDR_FROM_BACKUP",
+    "XDR_OPTIONS",
     "options_for",
 ]
 
@@ -355,7 +357,8 @@ BACKUP_OPTIONS: tuple[Opt, ...] = (
        yaml=("backup.info-timeout",), minimum=0, metavar="MS", group="policy"),
     _o("info_max_retries", "--info-max-retries", "int", "Info command retries (Go CLI).", default="3",
        yaml=("backup.info-max-retries",), minimum=0, metavar="N", group="policy"),
-    _o("info_retry_interval", "--info-retry-interval", "int", "First wait between info retries, ms (Go CLI).",
+    _o("info_retry_interval", "--info-retry-interval --info-retry-timeout", "int",
+       "First wait between info retries, ms (Go CLI).",
        default="1000", yaml=("backup.info-retry-interval",), minimum=0, metavar="MS", group="policy"),
     _o("info_retry_multiplier", "--info-retry-multiplier", "float", "Back-off multiplier of info retries.",
        default="1.0", yaml=("backup.info-retry-multiplier",), minimum=1.0, metavar="X", group="policy"),
@@ -460,6 +463,58 @@ RESTORE_OPTIONS: tuple[Opt, ...] = (
        choices=("asb", "asbx", "auto"), metavar="MODE", group="what"),
 )
 
+# --- backup xdr only (the Go CLI's ``asbackup xdr``) ---------------------------------------
+
+XDR = "xdr"
+XDR_OPTIONS: tuple[Opt, ...] = (
+    _o("parallel_write", "--parallel-write", "int", "ASBX files written at once (1 to 1024).",
+       default="number of CPUs", minimum=1, maximum=1024, metavar="N", group="policy"),
+    _o("dc", "--dc", "str", "Name of the XDR DC created on the source for the backup (removed at the end).",
+       default="dc", metavar="NAME", group=XDR),
+    _o("local_address", "--local-address", "str",
+       "Address the receiver listens on, and that the nodes are told to connect to.", default="127.0.0.1",
+       metavar="ADDR", group=XDR),
+    _o("local_port", "--local-port", "int", "Port the receiver listens on (0: a free one).", default="8080",
+       minimum=0, maximum=65535, metavar="PORT", group=XDR),
+    _o("rewind", "--rewind", "str", "Ship records changed in the last SECONDS, or all of them.", default="all",
+       metavar="all|SECONDS", group=XDR),
+    _o("max_throughput", "--max-throughput", "int", "Records/s per node, a multiple of 100 (0: the server's).",
+       default="0", minimum=0, metavar="N", group=XDR, note="ours; backup-go's library option"),
+    _o("forward", "--forward", "flag", "Also ship writes that came to the source from another XDR.",
+       default="off", group=XDR, note="ours; backup-go's library option"),
+    _o("read_timeout", "--read-timeout", "int", "Receiver: read deadline per connection in ms.", default="1000",
+       minimum=0, metavar="MS", group=XDR),
+    _o("write_timeout", "--write-timeout", "int", "Receiver: write (ack) deadline per connection in ms.",
+       default="1000", minimum=0, metavar="MS", group=XDR),
+    _o("results_queue_size", "--results-queue-size", "int", "Receiver: socket reads queued per writer.",
+       default="256", minimum=0, metavar="N", group=XDR),
+    _o("ack_queue_size", "--ack-queue-size", "int", "Receiver: unacknowledged messages per connection.",
+       default="256", minimum=0, metavar="N", group=XDR),
+    _o("max_connections", "--max-connections", "int", "Receiver: connections at once; more are closed.",
+       default="100", minimum=1, metavar="N", group=XDR),
+    _o("info_polling_period", "--info-polling-period --info-poling-period", "int",
+       "How often the nodes' XDR stats (rewind progress, lag) are read, in ms.", default="1000", minimum=1,
+       metavar="MS", group=XDR, note="--info-poling-period is the Go CLI's spelling, accepted too"),
+    _o("start_timeout", "--start-timeout", "int",
+       "Fail when no record arrives this long after XDR is set up, in ms (0: wait forever).", default="30000",
+       minimum=0, metavar="MS", group=XDR),
+    _o("stop_xdr", "--stop-xdr", "flag",
+       "Only remove the DC from every node (after an interrupted XDR backup), then exit.", default="off",
+       group=XDR),
+    _o("unblock_mrt", "--unblock-mrt", "flag",
+       "Only lift the MRT write fence of the namespace (after an interrupted XDR backup), then exit.",
+       default="off", group=XDR),
+)
+
+#: Options of ``backup`` that ``backup xdr`` takes too (the same meaning and units; -F is MiB).
+XDR_FROM_BACKUP: tuple[str, ...] = (
+    "namespace", "directory", "remove_files", "file_limit", "compression_level", "info_max_retries",
+    "info_retry_interval", "info_retry_multiplier", "s3_min_part_size", "s3_max_async_uploads", "s3_storage_class",
+)
+
+#: Options of both backup and restore that mean nothing for ``backup xdr`` (it neither scans nor writes records).
+XDR_EXCLUDED: tuple[str, ...] = ("socket_timeout", "total_timeout", "executor")
+
 #: Options of ``validate``: the decoding side of restore, no cluster.
 VALIDATE_OPTIONS: tuple[str, ...] = (
     "compress", "encrypt", "encryption_key_file", "encryption_key_env", "encryption_key_secret",
@@ -478,13 +533,18 @@ ESTIMATE_EXCLUDED: tuple[str, ...] = (
 
 
 def options_for(command: str) -> tuple[Opt, ...]:
-    """The options of ``backup``, ``restore``, ``estimate`` or ``validate``, in table order."""
+    """The options of ``backup``, ``backup-xdr`` (``backup xdr``), ``restore``, ``estimate`` or
+    ``validate``, in table order."""
     if command == "backup":
         return COMMON_OPTIONS + BACKUP_OPTIONS
     if command == "estimate":
         return tuple(o for o in COMMON_OPTIONS + BACKUP_OPTIONS if o.dest not in ESTIMATE_EXCLUDED)
     if command == "restore":
         return COMMON_OPTIONS + RESTORE_OPTIONS
+    if command == "backup-xdr":
+        backup = {o.dest: o for o in BACKUP_OPTIONS}
+        return (tuple(o for o in COMMON_OPTIONS if o.dest not in XDR_EXCLUDED)
+                + tuple(backup[d] for d in XDR_FROM_BACKUP) + XDR_OPTIONS)
     if command == "validate":
         table = {o.dest: o for o in COMMON_OPTIONS + RESTORE_OPTIONS}
         return tuple(table[d] for d in VALIDATE_OPTIONS)

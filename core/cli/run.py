@@ -18,11 +18,12 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..client import Client
-from ..errors import ExitCode, JobCancelled
+from ..errors import ConfigError, ExitCode, JobCancelled
 from ..jobs import Job
 from ..protocols import StorageBackend
 from ..runtime import Runtime
-from ..storage import BACKUP_SUFFIXES, exists, is_backup_file
+from ..storage import BACKUP_SUFFIXES, exists, is_backup_file, prepare_backup_location
+from .build import asbx_refusal
 from .mapping import Resolved
 from .progress import Progress, human_bytes, print_report, report_dict
 
@@ -36,6 +37,8 @@ POLL = 0.2
 
 
 def run(res: Resolved) -> int:
+    if res.command == "backup-xdr":
+        return _backup_xdr(res)
     if res.command == "validate":
         return _restore(res, validate=True)
     if res.command == "restore":
@@ -250,6 +253,70 @@ def _only_asbx(res: Resolved, rt: Runtime) -> bool:
     return bool(backups) and all(n.endswith(".asbx") for n in backups)
 
 
+def _detected(exc: ConfigError) -> ConfigError:
+    return ConfigError(exc.field, f"{exc.message} (the backup holds ASBX files: --mode auto restores it as ASBX)")
+
+
+def _backup_xdr(res: Resolved) -> int:
+    """``backup xdr``: an XDR backup to ASBX files, or only the clean-up of --stop-xdr / --unblock-mrt."""
+    assert res.backup_xdr is not None and res.cluster is not None
+    config = res.backup_xdr
+    rt = _runtime()
+    with Client(cluster=res.cluster, runtime=rt) as client:
+        if res.stop_xdr or res.unblock_mrt:
+            return _xdr_clean_up(client, res)
+        assert res.storage is not None
+        storage = rt.storage(res.storage)
+        prepare_backup_location(storage, remove_files=res.remove_files, suffixes=(".asbx",),
+                                location=str(res.storage))
+        job = client.backup_xdr(config, storage)
+        try:
+            stats = _watch(job, res, "backup")
+        except JobCancelled:
+            stats = job.stats
+            print(f"aerobackup: XDR backup interrupted after {stats.records_written:,} records in {stats.files} "
+                  f"file(s); DC {config.dc!r} was removed from the nodes it was set up on.", file=sys.stderr)
+            return ExitCode.INTERRUPTED
+    if not res.output.quiet:
+        extra = {"location": str(res.storage), "mode": "xdr", "dc": config.dc}
+        print_report(report_dict("backup", stats, extra), as_json=res.output.json)
+    return ExitCode.OK
+
+
+def _xdr_clean_up(client: Client, res: Resolved) -> int:
+    """--stop-xdr removes the DC (and with --unblock-mrt lifts the MRT fence); --unblock-mrt alone only lifts it."""
+    assert res.backup_xdr is not None
+    config = res.backup_xdr
+    if res.stop_xdr:
+        problems = client.stop_xdr(config.dc, config.namespace, unblock_mrt=res.unblock_mrt)
+    else:
+        from ..xdr.backup_xdr import node_names
+
+        cluster = client._connection()
+        command = f"set-config:context=namespace;namespace={config.namespace};disable-mrt-writes=false"
+        problems = []
+        for node in node_names(cluster):
+            try:
+                answer = cluster.info(command, node)
+            except Exception as exc:  # noqa: BLE001 - reported per node below
+                problems.append(f"node {node}: '{command}': {exc}")
+                continue
+            if "ERROR" in answer.upper():
+                problems.append(f"node {node}: '{command}': {answer.strip()}")
+    done = " and ".join(w for w, on in ((f"DC {config.dc!r} removed", res.stop_xdr),
+                                        (f"MRT writes of {config.namespace!r} unblocked", res.unblock_mrt)) if on)
+    for problem in problems:
+        print(f"aerobackup: error: {problem}", file=sys.stderr)
+    if not res.output.quiet:
+        report = {"command": "backup-xdr", "status": "failed" if problems else "ok", "done": done,
+                  "problems": problems}
+        if res.output.json:
+            print_report(report, as_json=True)
+        elif not problems:
+            print(f"xdr clean-up finished: {done}")
+    return ExitCode.CLUSTER if problems else ExitCode.OK
+
+
 def _restore(res: Resolved, *, validate: bool) -> int:
     assert res.restore is not None
     rt = _runtime()
@@ -257,7 +324,18 @@ def _restore(res: Resolved, *, validate: bool) -> int:
         res.restore, validate_only=validate)
     command = "validate" if validate else "restore"
     if res.detect_format and config.decoder == "asb" and _only_asbx(res, rt):
-        config = dataclasses.replace(config, decoder="asbx")
+        # an ASBX restore has no batch deadline: the default --total-timeout (--timeout's value) is dropped
+        timeout = config.total_timeout_ms if "total_timeout" in res.origin else 0
+        try:
+            config = dataclasses.replace(config, decoder="asbx", total_timeout_ms=timeout)
+            from ..xdr.restore_asbx import check_config
+
+            check_config(config)
+        except ConfigError as exc:
+            raise _detected(asbx_refusal(exc, res.origin)) from None
+    elif res.mode == "asb" and _only_asbx(res, rt):
+        raise ConfigError("", "--mode asb: the location holds only ASBX (XDR) files (*.asbx): use --mode asbx "
+                              "(or auto)")
     inputs = _restore_inputs(res, rt)
     client_factory: Callable[[], Client] = (
         (lambda: Client(cluster=res.cluster, runtime=rt)) if res.cluster is not None else (lambda: Client(runtime=rt)))
