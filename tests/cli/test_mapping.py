@@ -369,7 +369,7 @@ def test_secret_without_agent_support_is_an_error(res: Any) -> None:
 # --- the option table ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", ["backup", "restore", "estimate", "validate"])
+@pytest.mark.parametrize("command", ["backup", "restore", "estimate", "validate", "backup-xdr"])
 def test_flags_are_unique(command: str) -> None:
     seen: dict[str, str] = {}
     for o in options_for(command):
@@ -399,6 +399,6 @@ def test_docs_list_every_flag() -> None:
 
     current = DOC.read_text()
     assert current == render(current), "docs/cli.md is stale: run python -m tests.cli.cli_docs --write"
-    for command in ("backup", "restore"):
+    for command in ("backup", "restore", "backup-xdr"):
         for o in options_for(command):
             assert f"`{o.long}`" in current, o.long
