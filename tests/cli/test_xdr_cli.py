@@ -120,6 +120,14 @@ def test_restore_mode_auto_detects_asbx_json(source: tuple[Emulator, list[Any]],
     r = run_cli("validate", str(bk), "--json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["records_read"] == N + 1
+    # a second backup into the same directory: refused, unless -r deletes the ASBX files first
+    r = xdr_backup(em, bk, "--parallel-write", "1")
+    assert r.returncode != 0
+    assert "is not empty: it holds 1 backup file(s), e.g. '0_test_1.asbx'; use remove-files (-r)" in r.stderr
+    r = xdr_backup(em, bk, "--parallel-write", "1", "-r", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["records"] == N + 1
+    assert sorted(p.name for p in bk.iterdir()) == ["0_test_1.asbx"]
 
 
 def test_community_edition_refuses(target: Emulator, tmp_path: Path) -> None:
