@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import json
 import os
@@ -135,14 +136,23 @@ def our_scan(
     return kept, n, time.perf_counter() - t0
 
 
+LAST_CPU: list[float] = []
+
+
 def best(fns: list[Callable[[], Any]], repeat: int) -> list[float]:
-    """Best time of each function; runs interleaved so load from other work hits all alike."""
+    """Best wall time of each function; runs interleaved so load from other work hits all alike.
+    ``LAST_CPU`` gets the best CPU time of each (this process): for single-threaded in-memory
+    work, records per CPU-second is the rate on one core, which a loaded machine changes less."""
     out = [float("inf")] * len(fns)
+    cpu = [float("inf")] * len(fns)
     for _ in range(repeat):
         for k, fn in enumerate(fns):
+            c0 = time.process_time()
             t0 = time.perf_counter()
             fn()
             out[k] = min(out[k], time.perf_counter() - t0)
+            cpu[k] = min(cpu[k], time.process_time() - c0)
+    LAST_CPU[:] = cpu
     return out
 
 
@@ -164,8 +174,9 @@ def rebatch(batches: list[RecordBatch], size: int) -> list[RecordBatch]:
     return out
 
 
-def line(label: str, n: int, seconds: float, note: str = "") -> None:
-    print(f"  {label:<38} {n / seconds:>10,.0f} rec/s  {note}")
+def line(label: str, n: int, seconds: float, note: str = "", cpu: float | None = None) -> None:
+    per_cpu = f"{n / cpu:>10,.0f} rec/CPU-s" if cpu else " " * 20
+    print(f"  {label:<38} {n / seconds:>10,.0f} rec/s {per_cpu}  {note}")
 
 
 def e2e_worker(kind: str, host: str, port: int, directory: str) -> None:
@@ -176,29 +187,49 @@ def e2e_worker(kind: str, host: str, port: int, directory: str) -> None:
     client = aerospike.client({"hosts": [(host, port)]})
     ab = aerobackup.Client.from_aerospike(client)
     t0 = time.perf_counter()
+    c0 = time.process_time()
     if kind == "backup":
         stats: Any = ab.backup(BackupConfig(namespace="test", remove_files=True), directory).wait()
         n = stats.records_written
     else:
         config = RestoreConfig(namespace=RestoreNamespaceConfig(source="test", destination="bar"),
                                no_generation=True, batch_size=BATCH)
+        if kind == "validate":
+            config = RestoreConfig(validate_only=True, batch_size=BATCH)
         stats = ab.restore(config, directory).wait()
-        n = stats.records_written
+        n = stats.records_written if kind == "restore" else stats.records_read
     seconds = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     ab.close()
-    print(json.dumps({"seconds": seconds, "records": n, "impl": speedups.IMPLEMENTATION}))
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "records": n, "impl": speedups.IMPLEMENTATION}))
 
 
-def run_e2e(kind: str, host: str, port: int, directory: str, pure: bool) -> tuple[float, int]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return float("nan")
+
+
+E2E_CPU: dict[str, float] = {}
+
+
+def run_e2e(kind: str, host: str, port: int, directory: str, pure: bool, server_pid: int = 0) -> tuple[float, int]:
     env = dict(os.environ)
     env.pop(speedups.ENV_VAR, None)
     if pure:
         env[speedups.ENV_VAR] = "1"
+    s0 = cpu_seconds(server_pid) if server_pid else 0.0
     out = subprocess.run([sys.executable, __file__, "--e2e-worker", kind, host, str(port), directory],
                          env=env, capture_output=True, text=True, timeout=900, check=False)
     if out.returncode:
         raise SystemExit(f"{kind} worker failed: {out.stderr[-2000:]}")
     res = json.loads(out.stdout.strip().splitlines()[-1])
+    E2E_CPU["ours"] = float(res["cpu"])
+    E2E_CPU["server"] = cpu_seconds(server_pid) - s0 if server_pid else float("nan")
     return float(res["seconds"]), int(res["records"])
 
 
@@ -256,8 +287,9 @@ def main() -> None:
         line("client Scan.foreach (no-op callback)", n, t_cs, "baseline")
         line("our scan, C parse", n, t_osn, f"ratio to client {t_cs / t_osn:.2f} (target >= 0.8)")
         line("our scan, Python parse", n, t_osp, f"ratio to client {t_cs / t_osp:.2f}")
-        line("parse in memory, C", n, t_pn, f"{t_pp / t_pn:.1f}x Python")
-        line("parse in memory, Python", n, t_pp)
+        c_pn, c_pp = LAST_CPU
+        line("parse in memory, C", n, t_pn, f"{c_pp / c_pn:.1f}x Python (CPU)", c_pn)
+        line("parse in memory, Python", n, t_pp, "", c_pp)
         if args.profile:
             prof = cProfile.Profile()
             prof.enable()
@@ -279,8 +311,9 @@ def main() -> None:
         t_bn, t_bp = best([build(native.batch_write_request), build(messages.batch_write_request_py)], args.repeat)
         print("batch-write request building (1000 rows)")
         line("client batch_write (server included)", n, t_cw, "baseline (1000 per call)")
-        line("build requests, C", n, t_bn, f"{t_bp / t_bn:.1f}x Python")
-        line("build requests, Python", n, t_bp)
+        c_bn, c_bp = LAST_CPU
+        line("build requests, C", n, t_bn, f"{c_bp / c_bn:.1f}x Python (CPU)", c_bn)
+        line("build requests, Python", n, t_bp, "", c_bp)
 
         # 3. ASB encode / decode
         from aerobackup.plugins.codecs import asb_encode
@@ -317,19 +350,22 @@ def main() -> None:
             for _ in io.BytesIO(text):
                 pass
 
+        gc.collect()
+        gc.freeze()  # the inputs are long-lived: keep the cyclic GC from walking them (as bench_codecs)
         t_en, t_ep, t_enc, t_dec, t_decp, t_split, t_iter = best(
             [enc(native.asb_encode_batch, False), enc(asb_encode.encode_batch_py, False),
              enc(native.asb_encode_batch, True), decoder(native.asb_parse_records_fast),
              decoder(asb_decode.parse_records_fast_py), split_lines, iter_lines], args.repeat)
         asb_decode.parse_records_fast = native.asb_parse_records_fast
         print(f"ASB ({len(text) / n:.0f} bytes per record)")
-        line("encode, C", n, t_en, f"{t_ep / t_en:.1f}x Python (target >= 500k)")
-        line("encode, Python", n, t_ep)
-        line("encode compact, C", n, t_enc)
-        line("decode, C fast path", n, t_dec, f"{t_decp / t_dec:.1f}x Python (target >= 400k)")
-        line("decode, Python fast path", n, t_decp)
-        line("baseline: bytes.split lines", n, t_split)
-        line("baseline: iterate BytesIO lines", n, t_iter)
+        c_en, c_ep, c_enc, c_dec, c_decp, c_split, c_iter = LAST_CPU
+        line("encode, C", n, t_en, f"{c_ep / c_en:.1f}x Python (CPU; target >= 500k)", c_en)
+        line("encode, Python", n, t_ep, "", c_ep)
+        line("encode compact, C", n, t_enc, "", c_enc)
+        line("decode, C fast path", n, t_dec, f"{c_decp / c_dec:.1f}x Python (CPU; target >= 400k)", c_dec)
+        line("decode, Python fast path", n, t_decp, "", c_decp)
+        line("baseline: bytes.split lines", n, t_split, f"decode C / split {c_split / c_dec:.2f}", c_split)
+        line("baseline: iterate BytesIO lines", n, t_iter, "", c_iter)
 
         # 4. end to end
         if args.e2e:
@@ -339,11 +375,17 @@ def main() -> None:
             t_cs_m = min(client_scan(client)[1] for _ in range(args.repeat))
             directory = os.path.join(tmp, "backup")
             rows: dict[bool, tuple[float, float]] = {}
+            cpu: dict[str, tuple[float, float, float]] = {}
             for pure in (False, True):
-                tb, nb = run_e2e("backup", host, port, directory, pure)
+                tag = "Python" if pure else "C"
+                tb, nb = run_e2e("backup", host, port, directory, pure, proc.pid)
+                cpu[f"backup, {tag}"] = (tb, E2E_CPU["ours"], E2E_CPU["server"])
                 client.truncate("bar", "users", 0)
-                tr, nr = run_e2e("restore", host, port, directory, pure)
-                assert nb == nr == m, (nb, nr, m)
+                tr, nr = run_e2e("restore", host, port, directory, pure, proc.pid)
+                cpu[f"restore, {tag}"] = (tr, E2E_CPU["ours"], E2E_CPU["server"])
+                tv, nv = run_e2e("validate", host, port, directory, pure, proc.pid)
+                cpu[f"restore --validate (no writes), {tag}"] = (tv, E2E_CPU["ours"], E2E_CPU["server"])
+                assert nb == nr == nv == m, (nb, nr, nv, m)
                 rows[pure] = (tb, tr)
             client.truncate("bar", "users", 0)
             t_cw_m = client_batch_write_range(client, 0, m, "bar")  # the restore baseline: inserts
@@ -354,6 +396,9 @@ def main() -> None:
                 tag = "Python" if pure else "C"
                 line(f"backup, {tag}", m, tb, f"ratio to client scan {t_cs_m / tb:.2f} (target >= 0.6)")
                 line(f"restore, {tag}", m, tr, f"ratio to client batch_write {t_cw_m / tr:.2f} (target >= 3.0)")
+            print("  where the time goes (wall s / our process CPU s / emulator CPU s):")
+            for label, (wall, ours, server) in cpu.items():
+                print(f"    {label:<40} {wall:6.2f} / {ours:6.2f} / {server:6.2f}")
         cluster.close()
         client.close()
     finally:

@@ -17,6 +17,7 @@
  *   asb_encode_records(...)                                   aerobackup.plugins.codecs.asb_encode
  */
 
+#define _GNU_SOURCE 1 /* strtod_l */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
@@ -1206,6 +1207,12 @@ static int bin_prefix(const unsigned char *h, int *ptype) {
     return -1;
 }
 
+#if defined(__GLIBC__)
+#define AB_HAVE_STRTOD_L 1
+#include <locale.h>
+static locale_t c_locale;
+#endif
+
 /* Python float(v) for v made of "0123456789.e+-" only; 0 ok, -1 not a float. */
 static int parse_float(const unsigned char *v, Py_ssize_t n, double *out) {
     char small[64];
@@ -1217,9 +1224,16 @@ static int parse_float(const unsigned char *v, Py_ssize_t n, double *out) {
     memcpy(buf, v, (size_t)n);
     buf[n] = 0;
     char *endp = NULL;
+#ifdef AB_HAVE_STRTOD_L
+    /* glibc's strtod is correctly rounded like Python's own (overflow gives +-inf, as float()
+       does); the "C" locale object keeps the decimal point a ".". ~40% faster than dtoa.c. */
+    double d = strtod_l(buf, &endp, c_locale);
+    int ok = endp == buf + n && n > 0;
+#else
     double d = PyOS_string_to_double(buf, &endp, NULL);
     int ok = !(d == -1.0 && PyErr_Occurred()) && endp == buf + n;
     if (PyErr_Occurred()) PyErr_Clear();
+#endif
     if (buf != small) PyMem_Free(buf);
     if (!ok) return -1;
     *out = d;
@@ -1575,6 +1589,83 @@ finish:
     }
 }
 
+/* _Columns.finish: one pass for the buffer and the offsets (asb_decode._Columns.finish). */
+static PyObject *record_batch_type = NULL;
+
+static PyObject *py_asb_columns_finish(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "asb_columns_finish() takes 2 positional arguments");
+        return NULL;
+    }
+    PyObject *cols_obj = args[0];
+    static PyObject **col_names[DEC_COLS] = {&s_sets, &s_digests, &s_keys, &s_gens, &s_vts, &s_bin_index,
+                                             &s_names, &s_types, &s_vals};
+    PyObject *cols[DEC_COLS] = {NULL};
+    PyObject *buffer = NULL, *starts = NULL, *ends = NULL, *result = NULL;
+    int delegate = 1;
+    for (int c = 0; c < DEC_COLS; c++) {
+        cols[c] = PyObject_GetAttr(cols_obj, *col_names[c]);
+        if (cols[c] == NULL) { PyErr_Clear(); goto finish; }
+    }
+    PyObject *vals = cols[8];
+    if (!PyList_CheckExact(vals)) goto finish;
+    Py_ssize_t n = PyList_GET_SIZE(vals), total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = PyList_GET_ITEM(vals, i);
+        if (!PyBytes_CheckExact(v)) goto finish;
+        total += PyBytes_GET_SIZE(v);
+    }
+    delegate = 0;
+    if (record_batch_type == NULL) {
+        PyObject *m = PyImport_ImportModule("aerobackup.model");
+        if (m == NULL) goto finish;
+        record_batch_type = PyObject_GetAttrString(m, "RecordBatch");
+        Py_DECREF(m);
+        if (record_batch_type == NULL) goto finish;
+    }
+    buffer = PyBytes_FromStringAndSize(NULL, total);
+    starts = PyList_New(n);
+    ends = PyList_New(n);
+    if (buffer == NULL || starts == NULL || ends == NULL) goto finish;
+    char *o = PyBytes_AS_STRING(buffer);
+    Py_ssize_t at = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = PyList_GET_ITEM(vals, i);
+        Py_ssize_t len = PyBytes_GET_SIZE(v);
+        memcpy(o + at, PyBytes_AS_STRING(v), (size_t)len);
+        PyObject *s = PyLong_FromSsize_t(at);
+        if (s == NULL) goto finish;
+        PyList_SET_ITEM(starts, i, s);
+        at += len;
+        PyObject *e = PyLong_FromSsize_t(at);
+        if (e == NULL) goto finish;
+        PyList_SET_ITEM(ends, i, e);
+    }
+    {
+        PyObject *a[12] = {args[1], buffer, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7],
+                           starts, ends};
+        result = PyObject_Vectorcall(record_batch_type, a, 12, NULL);
+        if (result == NULL) goto finish;
+        PyObject *r = PyObject_CallMethod(cols_obj, "__init__", NULL);
+        if (r == NULL) { Py_CLEAR(result); goto finish; }
+        Py_DECREF(r);
+    }
+finish:
+    for (int c = 0; c < DEC_COLS; c++) Py_XDECREF(cols[c]);
+    Py_XDECREF(buffer);
+    Py_XDECREF(starts);
+    Py_XDECREF(ends);
+    if (!delegate) return result;
+    {
+        PyObject *targs = PyTuple_Pack(2, args[0], args[1]);
+        if (targs == NULL) return NULL;
+        PyObject *res = call_reference("aerobackup.plugins.codecs.asb_decode", "_columns_finish_py", targs, NULL);
+        Py_DECREF(targs);
+        return res;
+    }
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* module                                                                                     */
 
@@ -1590,6 +1681,9 @@ static PyMethodDef methods[] = {
     {"asb_parse_records_fast", (PyCFunction)(void (*)(void))py_asb_parse_records_fast, METH_FASTCALL,
      "asb_parse_records_fast(data, p, end, cols, caches, limit, ns_raw) -> (p, ns_raw): "
      "aerobackup.plugins.codecs.asb_decode.parse_records_fast in C."},
+    {"asb_columns_finish", (PyCFunction)(void (*)(void))py_asb_columns_finish, METH_FASTCALL,
+     "asb_columns_finish(cols, namespace) -> RecordBatch: "
+     "aerobackup.plugins.codecs.asb_decode._Columns.finish in C."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1634,6 +1728,10 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     INTERN(s_vals, "vals");
     INTERN(s_ns, "ns");
     b64dec_init();
+#ifdef AB_HAVE_STRTOD_L
+    c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    if (c_locale == (locale_t)0) return PyErr_NoMemory();
+#endif
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
     if (PyModule_AddStringConstant(m, "IMPLEMENTATION", "C") < 0) { Py_DECREF(m); return NULL; }

@@ -1370,3 +1370,6 @@ def validate(stream: BinaryIO, options: DecoderOptions | None = None) -> Validat
 parse_records_fast_py = parse_records_fast
 if (_native := speedups.native_function("asb_parse_records_fast")) is not None:
     parse_records_fast = _native  # noqa: F811
+_columns_finish_py = _Columns.finish
+if (_native_finish := speedups.native_function("asb_columns_finish")) is not None:
+    _Columns.finish = lambda self, namespace: _native_finish(self, namespace)  # type: ignore[method-assign]

@@ -69,9 +69,11 @@ def decode_outcome(data: bytes, batch_size: int = 7) -> tuple[list[Any], Any]:
 def compare_decode(data: bytes, monkeypatch: pytest.MonkeyPatch, batch_size: int = 7) -> tuple[list[Any], Any]:
     with monkeypatch.context() as m:
         m.setattr(asb_decode, "parse_records_fast", asb_decode.parse_records_fast_py)
+        m.setattr(asb_decode._Columns, "finish", asb_decode._columns_finish_py)
         ref = decode_outcome(data, batch_size)
     with monkeypatch.context() as m:
         m.setattr(asb_decode, "parse_records_fast", native_fast)
+        m.setattr(asb_decode._Columns, "finish", lambda self, ns: _speedups.asb_columns_finish(self, ns))
         nat = decode_outcome(data, batch_size)
     assert nat == ref
     return ref
@@ -206,3 +208,24 @@ def test_valid_input_never_reaches_the_reference(corpus: list[bytes], monkeypatc
     cols, caches = asb_decode._Columns(), asb_decode._Caches()
     pos, ns = native_fast(body, 0, len(body), cols, caches, 10**9, None)
     assert (pos, ns) == expected and ns == b"test" and len(cols) > 10  # up to the first non-canonical record
+
+
+def test_columns_finish() -> None:
+    def filled(vals: list[Any]) -> Any:
+        c = asb_decode._Columns()
+        c.sets, c.digests, c.keys, c.gens, c.vts = ["s"] * 2, [bytes(20)] * 2, [None] * 2, [1, 2], [0, 0]
+        c.bin_index = [0, 1, len(vals)]
+        c.names, c.types, c.vals = ["a"] * len(vals), [3] * len(vals), vals
+        return c
+
+    for vals in ([], [b""], [b"abc", b"", b"de" * 300], [b"x", bytearray(b"y")]):
+        c1, c2 = filled(list(vals)), filled(list(vals))
+        b1 = asb_decode._columns_finish_py(c1, "test")
+        b2 = _speedups.asb_columns_finish(c2, "test")
+        assert vars_of(b1) == vars_of(b2)
+        assert len(c1) == len(c2) == 0 and c2.bin_index == [0] and c2.vals == []  # columns start afresh
+
+
+def vars_of(b: RecordBatch) -> tuple[Any, ...]:
+    return (b.namespace, bytes(b.buffer), type(b.buffer), b.sets, b.digests, b.keys, b.generations, b.void_times,
+            b.bin_index, b.bin_names, b.bin_types, b.bin_starts, b.bin_ends)
