@@ -229,3 +229,32 @@ def test_columns_finish() -> None:
 def vars_of(b: RecordBatch) -> tuple[Any, ...]:
     return (b.namespace, bytes(b.buffer), type(b.buffer), b.sets, b.digests, b.keys, b.generations, b.void_times,
             b.bin_index, b.bin_names, b.bin_types, b.bin_starts, b.bin_ends)
+
+
+_HEAD = b"+ n test\n+ d AAAAAAAAAAAAAAAAAAAAAAAAAAA=\n+ g 1\n+ t 0\n+ b 1\n"
+_HARD_FLOATS = [
+    b"2.4703282292062328e-324", b"2.4703282292062327e-324", b"4.9406564584124654e-324", b"1e-400",
+    b"2.2250738585072011e-308", b"2.2250738585072014e-308", b"1.7976931348623157e308", b"1.7976931348623159e308",
+    b"9007199254740993", b"9007199254740992.5", b"0.1000000000000000055511151231257827021181583404541015625",
+    b"123456789012345678901234567890e-10", b"0." + b"0" * 400 + b"1", b"1" + b"0" * 400, b"-0.0", b"+1", b"1.",
+    b".1", b"1e+0", b"1e-0", b"00000000001.5", b"1e00000000000000000000001", b"1ee1", b"1..2", b"-", b"+-1",
+    b"e5", b"5e", b"1e+", b"--1",
+]
+
+
+@pytest.mark.parametrize("text", _HARD_FLOATS)
+def test_float_texts(text: bytes) -> None:
+    try:
+        float(text)
+        valid = True
+    except ValueError:
+        valid = False
+    _, n = compare_fast(_HEAD + b"- D f " + text + b"\n")
+    assert n == (1 if valid else 0)  # valid texts go through the C float parse, not around it
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=st.floats(allow_nan=False), digits=st.text(alphabet="0123456789.e+-", min_size=1, max_size=30))
+def test_float_round_trips(value: float, digits: str) -> None:
+    for text in (repr(value), "%.17g" % value, "%.15g" % value, "%.25e" % value, digits):
+        compare_fast(_HEAD + b"- D f " + text.encode() + b"\n")
