@@ -256,5 +256,5 @@ def test_float_texts(text: bytes) -> None:
 @settings(max_examples=400, deadline=None)
 @given(value=st.floats(allow_nan=False), digits=st.text(alphabet="0123456789.e+-", min_size=1, max_size=30))
 def test_float_round_trips(value: float, digits: str) -> None:
-    for text in (repr(value), "%.17g" % value, "%.15g" % value, "%.25e" % value, digits):
+    for text in (repr(value), f"{value:.17g}", f"{value:.15g}", f"{value:.25e}", digits):
         compare_fast(_HEAD + b"- D f " + text.encode() + b"\n")
