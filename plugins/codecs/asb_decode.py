@@ -28,6 +28,7 @@ import re
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import accumulate
 from typing import Any, BinaryIO
 
@@ -398,6 +399,12 @@ def _make_shape(heads: list[bytes], kinds: list[int]) -> Callable[..., Any]:
     return parse
 
 
+@lru_cache(maxsize=4096)
+def _shape_for(heads: tuple[bytes, ...], kinds: tuple[int, ...]) -> Callable[..., Any]:
+    """``_make_shape``, compiled once per process for each shape (files and decoders share)."""
+    return _make_shape(list(heads), list(kinds))
+
+
 def _bin_head(
     data: bytes, q: int, sp: int, caches: _Caches
 ) -> tuple[Any, ...] | None:
@@ -657,7 +664,8 @@ def parse_records_fast(
         if nbins and len(caches.shapes) < 256:
             known = caches.shapes.setdefault((nbins, heads[0]), [])
             if len(known) < 4 and all(k[4] != heads for k in known):
-                known.append((_make_shape(heads, kinds), None, names[mark:], types[mark:], heads))
+                parser = _shape_for(tuple(heads), tuple(kinds))
+                known.append((parser, None, names[mark:], types[mark:], heads))
         c_sets.append(set_name)
         c_digests.append(a2b(dig))
         c_keys.append(key)

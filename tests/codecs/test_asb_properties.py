@@ -66,7 +66,7 @@ RECORD = st.builds(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # a NUL or an (escaped) newline ends the C "# namespace" meta line early, which asrestore
 # rejects too; server namespace names hold neither, so the namespaces here have none
 @given(
@@ -192,6 +192,7 @@ def test_shape_path_is_used_and_agrees(monkeypatch: pytest.MonkeyPatch) -> None:
         return original(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(asb_decode, "_make_shape", counting)
+    asb_decode._shape_for.cache_clear()
     monkeypatch.setattr(asb_decode, "parse_records_fast", asb_decode.parse_records_fast_py)  # the Python shapes
     data = _same_shape_sample()
     fast = decode_all(data, fast=True)[0]
