@@ -194,6 +194,7 @@ class FakeSecretAgent:
         self._tls = tls
         self._require_client_cert = require_client_cert
         self._lifetime = lifetime
+        self._stopped = threading.Event()
         self._io_timeout = io_timeout
         self._listeners: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
@@ -253,6 +254,11 @@ class FakeSecretAgent:
         timer = getattr(self, "_timer", None)
         if timer is not None:
             timer.cancel()
+        self._stopped.set()
+
+    def wait_stopped(self, timeout: float) -> bool:
+        """Wait until the agent has closed its listeners (after ``stop()`` or its lifetime)."""
+        return self._stopped.wait(timeout)
 
     def __enter__(self) -> FakeSecretAgent:
         return self.start()

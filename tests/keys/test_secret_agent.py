@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import socket
-import threading
 import time
 from pathlib import Path
 
@@ -251,11 +250,7 @@ def test_encryption_key_from_the_agent(conformance_dir: Path) -> None:
 def test_fake_agent_stops_by_itself() -> None:
     a = FakeSecretAgent(SECRETS, lifetime=0.3).start()
     port = a.port
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(
-        t.is_alive() for t in threading.enumerate() if t.name == "fake-secret-agent"
-    ):
-        time.sleep(0.05)
+    assert a.wait_stopped(5), "the agent did not stop within 5 s of its 0.3 s lifetime"
     with pytest.raises(KeySourceError, match="connection refused"):
         SecretAgentClient(SecretAgentConfig(address="127.0.0.1", port=port)).fetch("secrets:res:ok")
 
