@@ -258,3 +258,21 @@ def test_float_texts(text: bytes) -> None:
 def test_float_round_trips(value: float, digits: str) -> None:
     for text in (repr(value), f"{value:.17g}", f"{value:.15g}", f"{value:.25e}", digits):
         compare_fast(_HEAD + b"- D f " + text.encode() + b"\n")
+
+
+def test_unusual_arguments_follow_the_reference(corpus: list[bytes]) -> None:
+    body = corpus[0][corpus[0].index(b"\n+ ") + 1 :][:5000]
+    body = body[: body.rfind(b"\n") + 1]
+    for data, end in ((bytearray(body), len(body)), (body, len(body) - 1), (body + b"x", len(body) + 1)):
+        c1, c2 = asb_decode._Columns(), asb_decode._Columns()
+        ref = outcome_of(asb_decode.parse_records_fast_py, data, 0, end, c1, asb_decode._Caches(), 100, None)
+        nat = outcome_of(native_fast, data, 0, end, c2, asb_decode._Caches(), 100, None)
+        assert nat == ref
+        assert all(getattr(c1, c) == getattr(c2, c) for c in COLS)
+
+
+def outcome_of(fn: Any, *args: Any) -> Any:
+    try:
+        return "ok", fn(*args)
+    except Exception as exc:  # noqa: BLE001
+        return "error", type(exc).__name__, str(exc)

@@ -152,3 +152,15 @@ def test_valid_input_never_reaches_the_reference(conformance_dir: Path, monkeypa
 
     monkeypatch.setattr(asb_encode, "encode_batch_py", refuse)
     assert [native_encode(b, False) for b in batches] == expected
+
+
+def test_records_with_many_bins_and_odd_batches() -> None:
+    rec = (bytes(20), "s", None, [(f"b{k}", (1, k.to_bytes(8, "big"))) for k in range(100)], 1, 0)
+    batch = _batch([rec, rec])
+    assert compare_encode(batch, False)[0] == "ok"
+    odd = _batch([rec])
+    odd.namespace = 5  # type: ignore[assignment]
+    compare_encode(odd, False)
+    short = _batch([rec, rec])
+    short.bin_types = short.bin_types[:-1]  # columns of different lengths
+    compare_encode(short, False)

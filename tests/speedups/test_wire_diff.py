@@ -299,3 +299,15 @@ def test_valid_input_never_reaches_the_reference(bodies: list[bytes], monkeypatc
             native_batch_write(batch, list(range(len(batch))), [0] * len(batch), WriteFlags(1, 0, True))
     with pytest.raises(AssertionError, match="delegated"):
         native_parse(b"\0", 0, 1, RecordBatch("test", b"\0"), ParseState())
+
+
+def test_records_with_many_bins() -> None:
+    """More bins than the C name cache has slots (64): names looked up without a slot."""
+    ops = [(1, b"b%d" % k, k.to_bytes(8, "big")) for k in range(100)]
+    rec = msg([(0, b"test"), (4, DIGEST), (1, b"s")], ops)
+    assert compare_parse(rec + rec) == ("ok", 2)
+    batch = RecordBatch("test", rec + rec)
+    from aerobackup.wire.parse import parse_records_py
+
+    parse_records_py(batch.buffer, 0, len(batch.buffer), batch, ParseState())
+    assert compare_write(batch, [0, 1], [0, 0], WriteFlags(1, 0, True))[0] == "ok"
