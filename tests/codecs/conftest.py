@@ -22,12 +22,15 @@ _NATIVE = (
 def implementation(request: pytest.FixtureRequest) -> Iterator[str]:
     if request.param == "python":
         saved = (asb_decode.parse_records_fast, asb_encode.encode_batch, asb.encode_batch)
+        saved_finish = asb_decode._Columns.finish
         asb_decode.parse_records_fast = asb_decode.parse_records_fast_py
         asb_encode.encode_batch = asb_encode.encode_batch_py
         asb.encode_batch = asb_encode.encode_batch_py
+        asb_decode._Columns.finish = getattr(asb_decode, "_columns_finish_py", saved_finish)  # type: ignore[method-assign]
         try:
             yield request.param
         finally:
             asb_decode.parse_records_fast, asb_encode.encode_batch, asb.encode_batch = saved
+            asb_decode._Columns.finish = saved_finish  # type: ignore[method-assign]
     else:
         yield request.param
