@@ -628,6 +628,8 @@ def make_backup_runner(
         coord.counters = control.counters
         control.counters.set(partitions_total=total_partitions, sindexes=len(sindexes), udfs=len(udfs),
                              partitions_done=store.done_count())
+        if need_first and config.output_file is None:
+            _write_expression_metadata(storage, encoder, transforms, config, sindexes, suffix, control)
         env = TaskEnv(source, storage, encoder, transforms)
         workers = len(nodes) if nodes else config.parallel_read
         try:
@@ -661,6 +663,29 @@ def make_backup_runner(
         store.save()
 
     return run
+
+
+def _write_expression_metadata(storage: StorageBackend, encoder: Any, transforms: Sequence[Transform],
+                               config: BackupConfig, sindexes: list[SIndex], suffix: str,
+                               control: JobControl) -> None:
+    """Expression indexes go to a file of their own (``metadata_<ns>_1.asb``, version 3.2, as
+    backup-go writes them), so the data files stay readable by C asrestore (asb-format §5.3).
+    The codec decides the bytes; a codec without the capability writes nothing."""
+    make = getattr(encoder, "expression_metadata", None)
+    data = make(config.namespace, sindexes) if make is not None else b""
+    if not data:
+        return
+    name = f"metadata_{config.namespace}_1{suffix}"
+    out = OpenFile(storage, name, transforms)
+    try:
+        out.write(data)
+        out.finish()
+    except BaseException as exc:
+        out.abort(exc)
+        raise
+    out.publish()
+    control.counters.add(bytes_raw=len(data), bytes_written=out.stored)
+    control.counters.file_written(name)
 
 
 def _run_in_processes(tasks: list[BackupTask], coord: BackupCoordinator, env: TaskEnv, source_spec: Any,
