@@ -3,7 +3,8 @@
     python bench/bench_scale.py [--records 1000000] [--workers 1,2,4] [--ray] [--server HOST:PORT]
 
 Starts a 3-node emulator in a subprocess (unless ``--server``), loads ``--records`` records of
-7 small bins (bench_backup.py's loader), then measures:
+7 small bins (bench_backup.py's loader), scans them once (the emulator sorts each partition on
+its first scan), then measures:
 
 1. baseline, one process: ``Client.backup`` with threads (``parallel_read=1``) and
    ``Client.restore`` with threads (``parallel=4``) into namespace ``bar``;
@@ -32,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_backup import load  # noqa: E402 - the same loader as the backup bench
+from bench_backup import child_scan, load  # noqa: E402 - the same loader and scan as the backup bench
 
 
 def _free_port() -> int:
@@ -74,10 +75,10 @@ def _truncate(server: str, namespace: str) -> None:
     host, port = server.rsplit(":", 1)
     c = aerospike.client({"hosts": [(host, int(port))]}).connect()
     try:
-        c.info_all(f"truncate-namespace:namespace={namespace}")
+        c.info_all(f"truncate-namespace:namespace={namespace}", policy={"timeout": 120_000})
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            answer = c.info_random_node(f"sets/{namespace}")
+            answer = c.info_random_node(f"sets/{namespace}", policy={"timeout": 30_000})
             if "objects=" not in answer or all(part.split("=", 1)[1] == "0" for part in answer.replace(";", ":")
                                                .split(":") if part.startswith("objects=")):
                 return
@@ -141,6 +142,7 @@ def main() -> None:
         load(server, args.records, 7)
         print(f"loaded {args.records:,} records of 7 bins into a 3-node emulator in {time.perf_counter() - t0:.1f} s "
               f"(cpus: {os.cpu_count()})", flush=True)
+        child_scan(server)  # warm-up: the emulator orders each partition on its first scan
         file_limit = max(1 << 16, args.records * 160 // 32)  # about 32 files: work for 4 workers' restores
         runner = Runner(server, proc.pid if proc else None, args.records, file_limit)
         runner.run("one process (threads)", "threads", os.path.join(folder, "local"))
@@ -163,7 +165,11 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
         if proc is not None:
             proc.terminate()
-            proc.wait(10)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
 
 
 if __name__ == "__main__":

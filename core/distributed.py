@@ -323,6 +323,11 @@ def check_restore_config(config: RestoreConfig, sink_spec: Any, files: Sequence[
         _piece_location(f)
 
 
+def _share(limit: int, tasks: int) -> int:
+    """A job-wide rate limit split evenly between the tasks that run at once (0: no limit)."""
+    return max(1, limit // tasks) if limit else 0
+
+
 def _location(spec: str) -> str:
     """A local path made absolute (workers may run elsewhere); URLs as given."""
     return spec if StorageURL.parse(spec).scheme else os.path.abspath(spec)
@@ -549,8 +554,8 @@ def run_backup_distributed(tasks: Sequence[BackupTask], coord: Any, storage: Sto
                         number=main.next_file + i, stride=len(ranges), config=worker_config, prefix=coord.prefix,
                         suffix=coord.suffix, storage=_location(storage_spec), cluster=source_spec,
                         sindexes=tuple(coord.sindexes_list), udfs=tuple(coord.udfs_list), flag=backend.flag,
-                        records_per_second=config.records_per_second // concurrent if config.records_per_second else 0,
-                        bandwidth=config.bandwidth // concurrent if config.bandwidth else 0)
+                        records_per_second=_share(config.records_per_second, concurrent),
+                        bandwidth=_share(config.bandwidth, concurrent))
             for i, (r, first) in enumerate(ranges)
         ]
         counters: Counters = control.counters
@@ -746,8 +751,8 @@ def run_restore_distributed(rt: Runtime, sink: RecordSink, files: Sequence[Any],
         concurrent = max(1, min(backend.workers, len(files)))
         worker_config = dataclasses.replace(
             config, executor="threads", scheduler=None, indexes_last=True, wait_for_indexes=False,
-            records_per_second=config.records_per_second // concurrent if config.records_per_second else 0,
-            bandwidth=config.bandwidth // concurrent if config.bandwidth else 0)
+            records_per_second=_share(config.records_per_second, concurrent),
+            bandwidth=_share(config.bandwidth, concurrent))
         pieces = [RestorePiece(loc, name, str(f.where), worker_config, sink_spec, backend.flag)
                   for (loc, name), f in zip(located, files, strict=True)]
         counters = control.counters
