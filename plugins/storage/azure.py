@@ -92,7 +92,7 @@ class AzureUploader:
     def begin(self) -> None:
         pass  # blocks need no session
 
-    def upload(self, number: int, data: bytearray) -> object:
+    def upload(self, number: int, data: bytes) -> object:
         block_id = base64.b64encode(f"{self.prefix}-{number:06d}".encode()).decode()
 
         async def go() -> None:

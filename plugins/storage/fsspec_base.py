@@ -240,7 +240,7 @@ class PartUploader(Protocol):
     def begin(self) -> None:
         """Start the upload (S3: create the multipart upload)."""
 
-    def upload(self, number: int, data: bytearray) -> object:
+    def upload(self, number: int, data: bytes) -> object:
         """Upload part ``number`` (from 1); return what ``complete`` needs for it."""
 
     def complete(self, parts: list[object]) -> None:
@@ -307,10 +307,13 @@ class MultipartWriter:
         while not self._slots.acquire(timeout=0.5):
             self._raise_failure()
         assert self._pool is not None
-        future = self._pool.submit(self._upload, number, part)
+        # bytes, not the bytearray: the SDKs wrap a body in BytesIO, which shares a bytes object
+        # but copies a bytearray (two copies of every part in flight instead of one)
+        future = self._pool.submit(self._upload, number, bytes(part))
+        part.clear()
         self._parts[number] = future
 
-    def _upload(self, number: int, part: bytearray) -> object:
+    def _upload(self, number: int, part: bytes) -> object:
         try:
             if self._failure is not None:
                 raise StorageError("upload abandoned after an earlier part failed")

@@ -101,7 +101,7 @@ class S3Uploader:
         out = self.fs.call_s3("create_multipart_upload", Bucket=self.bucket, Key=self.key, **self.extra)
         self.upload_id = out["UploadId"]
 
-    def upload(self, number: int, data: bytearray) -> object:
+    def upload(self, number: int, data: bytes) -> object:
         out = self.fs.call_s3(
             "upload_part", Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=data
         )
