@@ -15,9 +15,11 @@ Measured, records/s, interleaved and best of ``--repeat`` (the machine is shared
 3. ASB encode (C vs Python) and decode (the decoder as shipped) vs the line-splitting baseline
    of ``bench_codecs.py``;
 4. end to end (``--e2e N`` records, 0 to skip): ``Client.backup`` of test to a local directory
-   and ``Client.restore`` of it into ``bar``, each run in a fresh interpreter with the C
-   extension and with ``AEROBACKUP_PURE_PYTHON=1``, against the client's no-op scan and the
-   client's ``batch_write`` (1000 per call) of the same records.
+   and ``Client.restore`` of it into an emptied ``bar``, each run in a fresh interpreter with
+   the C extension and with ``AEROBACKUP_PURE_PYTHON=1`` (best of ``--repeat``), against the
+   client's no-op scan (best of ``--repeat``) and the client's ``batch_write`` (1000 per call)
+   of the same records into the emptied ``bar``; with the CPU seconds of our process and of the
+   emulator process for each.
 
 Targets (issue 14): scan >= 0.8x the client's scan; encode >= 500k/s and decode >= 400k/s;
 backup >= 0.6x the client's scan; restore >= 3.0x the client's batch_write.
@@ -379,16 +381,22 @@ def main() -> None:
             directory = os.path.join(tmp, "backup")
             rows: dict[bool, tuple[float, float]] = {}
             cpu: dict[str, tuple[float, float, float]] = {}
+            # best of --repeat for each, like the client's scan (a fresh interpreter every run)
             for pure in (False, True):
                 tag = "Python" if pure else "C"
-                tb, nb = run_e2e("backup", host, port, directory, pure, proc.pid)
-                cpu[f"backup, {tag}"] = (tb, E2E_CPU["ours"], E2E_CPU["server"])
-                client.truncate("bar", "users", 0)
-                tr, nr = run_e2e("restore", host, port, directory, pure, proc.pid)
-                cpu[f"restore, {tag}"] = (tr, E2E_CPU["ours"], E2E_CPU["server"])
+                tb = tr = float("inf")
+                for _ in range(args.repeat):
+                    t, nb = run_e2e("backup", host, port, directory, pure, proc.pid)
+                    if t < tb:
+                        tb, cpu[f"backup, {tag}"] = t, (t, E2E_CPU["ours"], E2E_CPU["server"])
+                    client.truncate("bar", "users", 0)
+                    t, nr = run_e2e("restore", host, port, directory, pure, proc.pid)
+                    if t < tr:
+                        tr, cpu[f"restore, {tag}"] = t, (t, E2E_CPU["ours"], E2E_CPU["server"])
+                    assert nb == nr == m, (nb, nr, m)
                 tv, nv = run_e2e("validate", host, port, directory, pure, proc.pid)
                 cpu[f"restore --validate (no writes), {tag}"] = (tv, E2E_CPU["ours"], E2E_CPU["server"])
-                assert nb == nr == nv == m, (nb, nr, nv, m)
+                assert nv == m, (nv, m)
                 rows[pure] = (tb, tr)
             client.truncate("bar", "users", 0)
             s0, c0 = cpu_seconds(proc.pid), time.process_time()
