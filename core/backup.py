@@ -27,7 +27,7 @@ from .distributed import check_backup_config, is_distributed, merge_task_journal
 from .errors import AerobackupError, ClusterError, ConfigError, JobCancelled, StorageError
 from .jobs import BackupStats, Counters, JobControl
 from .model import UDF, RecordBatch, SIndex
-from .protocols import Encoder, EncoderOptions, StorageBackend, Transform
+from .protocols import Encoder, EncoderOptions, StorageBackend, StorageURL, Transform
 from .ratelimit import Throttle
 from .runtime import Runtime
 from .state import DONE, BackupState, StateStore, load_state
@@ -554,7 +554,7 @@ def make_backup_runner(
     storage: StorageBackend,
     where: str,
     config: BackupConfig,
-    storage_spec: str | None = None,
+    storage_spec: str | StorageURL | None = None,
 ) -> Any:
     """Prepare a backup (checks that need no waiting happen here, so errors surface at once)
     and return the function the job thread runs. ``storage_spec`` (the destination's path or URL)
@@ -648,7 +648,8 @@ def make_backup_runner(
                 control.counters.add(bytes_written=single.stored)
                 control.counters.file_written(single.name)
             elif distributed:
-                run_backup_distributed(tasks, coord, storage, cast(str, storage_spec), source_spec, control)
+                assert storage_spec is not None  # check_backup_config
+                run_backup_distributed(tasks, coord, storage, storage_spec, source_spec, control)
             elif config.executor == "processes":
                 _run_in_processes(tasks, coord, env, source_spec, workers, control)
             else:

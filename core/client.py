@@ -99,9 +99,11 @@ class Client:
         """What a worker process needs to reach the cluster: the config, or the object itself."""
         return self._cluster_config if self._cluster_config is not None else self._source
 
-    def _storage(self, target: str | StorageBackend) -> tuple[StorageBackend, str]:
+    def _storage(self, target: str | StorageURL | StorageBackend) -> tuple[StorageBackend, str]:
         if isinstance(target, str):
             return self.runtime.storage(StorageURL.parse(target)), target
+        if isinstance(target, StorageURL):  # a location with its storage options (the CLI's)
+            return self.runtime.storage(target), str(target)
         return target, type(target).__name__
 
     def close(self) -> None:
@@ -125,7 +127,7 @@ class Client:
     def backup(
         self,
         config: BackupConfig,
-        storage: str | StorageBackend | None = None,
+        storage: str | StorageURL | StorageBackend | None = None,
         *,
         progress: ProgressCallback | None = None,
         progress_interval: float = 1.0,
@@ -140,7 +142,7 @@ class Client:
         source = cast(RecordSource, self._connection())
         run = make_backup_runner(rt=self.runtime, source=source, source_spec=self._source_spec(), storage=st,
                                  where=where, config=config,
-                                 storage_spec=storage if isinstance(storage, str) else None)
+                                 storage_spec=storage if isinstance(storage, (str, StorageURL)) else None)
         return Job("backup", run, Counters(BackupStats), progress=progress, progress_interval=progress_interval)
 
     def _single_file_target(self, config: BackupConfig) -> tuple[str, BackupConfig]:

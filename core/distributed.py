@@ -297,7 +297,7 @@ def _ray_backend(address: str | None, where: str) -> Backend:
 # --- checks ------------------------------------------------------------------------------------
 
 
-def check_backup_config(config: BackupConfig, source_spec: Any, storage_spec: str | None) -> None:
+def check_backup_config(config: BackupConfig, source_spec: Any, storage_spec: str | StorageURL | None) -> None:
     """What a distributed backup cannot do, as one clear error before anything starts."""
     p = "backup"
     if config.output_file is not None:
@@ -328,9 +328,10 @@ def _share(limit: int, tasks: int) -> int:
     return max(1, limit // tasks) if limit else 0
 
 
-def _location(spec: str) -> str:
-    """A local path made absolute (workers may run elsewhere); URLs as given."""
-    return spec if StorageURL.parse(spec).scheme else os.path.abspath(spec)
+def _location(spec: str | StorageURL) -> StorageURL:
+    """A location with its storage options; a local path made absolute (workers may run elsewhere)."""
+    url = StorageURL.parse(spec) if isinstance(spec, str) else spec
+    return url if url.scheme else dataclasses.replace(url, path=os.path.abspath(url.path))
 
 
 # --- worker side --------------------------------------------------------------------------------
@@ -364,7 +365,7 @@ class BackupPiece:
     config: BackupConfig  # executor "threads", no state file of its own
     prefix: str
     suffix: str
-    storage: str  # URL or absolute path
+    storage: StorageURL  # with its options; a local path made absolute
     cluster: ClusterConfig
     sindexes: tuple[SIndex, ...]
     udfs: tuple[UDF, ...]
@@ -403,7 +404,7 @@ def run_backup_piece(piece: BackupPiece) -> bytes:
     if poll():  # queued when the job was cancelled: touch nothing
         raise JobCancelled("backup cancelled")
     rt = _runtime()
-    storage = rt.storage(StorageURL.parse(piece.storage))
+    storage = rt.storage(piece.storage)
     if _exists(storage, piece.journal):
         state = _load_journal(storage, piece.journal)  # a rerun: settle and go on
     else:
@@ -536,7 +537,8 @@ def _plan(tasks: Sequence[BackupTask], n: int) -> list[tuple[tuple[PartitionCurs
     return [(r, first and i == 0) for i, r in enumerate(ranges)]
 
 
-def run_backup_distributed(tasks: Sequence[BackupTask], coord: Any, storage: StorageBackend, storage_spec: str,
+def run_backup_distributed(tasks: Sequence[BackupTask], coord: Any, storage: StorageBackend,
+                           storage_spec: str | StorageURL,
                            source_spec: ClusterConfig, control: JobControl) -> None:
     """Run a planned backup's tasks on the configured engine; merge as they complete."""
     config: BackupConfig = coord.config
@@ -662,7 +664,7 @@ def _drive(kind: str, backend: Backend, fn: Callable[[Any], Any], pieces: Sequen
 class RestorePiece:
     """One restore task: one file, named by its storage location."""
 
-    location: str  # URL or absolute path of the storage holding the file
+    location: StorageURL  # the storage holding the file (a local path made absolute)
     name: str
     where: str  # for messages
     config: RestoreConfig
@@ -706,7 +708,7 @@ def run_restore_piece(piece: RestorePiece) -> tuple[dict[str, int], list[SIndex]
     from .tasks import build_transforms
 
     rt = _runtime()
-    storage = rt.storage(StorageURL.parse(piece.location))
+    storage = rt.storage(piece.location)
     config = piece.config
     counters = Counters(RestoreStats)
     control = _PolledControl(counters, piece.flag)
@@ -730,7 +732,7 @@ def run_restore_piece(piece: RestorePiece) -> tuple[dict[str, int], list[SIndex]
     return values, list(job.sindexes), collector.udfs
 
 
-def _piece_location(f: Any) -> tuple[str, str]:
+def _piece_location(f: Any) -> tuple[StorageURL, str]:
     """(storage location, name) of an input file, from the location the user gave."""
     where, name = str(f.where), str(f.name)
     if where == "-" or not where.endswith(name):

@@ -293,7 +293,7 @@ def backup_configs(v: Values, res: Resolved, sa: SecretAgentConfig | None, extra
                                multiplier=v.get("info_retry_multiplier", 1.0),
                                max_retries=v.get("info_max_retries", 3)),
         estimate=estimate, estimate_samples=v.get("estimate_samples", 10000),
-        executor=v.get("executor", "threads"), **kw, **_transforms(v, sa, level=True),
+        executor=v.get("executor", "threads"), scheduler=v.get("scheduler"), **kw, **_transforms(v, sa, level=True),
     )
 
 
@@ -372,7 +372,7 @@ def restore_configs(v: Values, res: Resolved, sa: SecretAgentConfig | None, extr
         socket_timeout_ms=v.get("socket_timeout", 10000),
         total_timeout_ms=total_timeout,
         info_timeout_ms=info_timeout, validate_only=validate or v.get("validate", False),
-        executor=v.get("executor", "threads"), **_transforms(v, sa, level=False),
+        executor=v.get("executor", "threads"), scheduler=v.get("scheduler"), **_transforms(v, sa, level=False),
     )
     if mode == "asbx":
         from ..xdr.restore_asbx import check_config

@@ -255,8 +255,10 @@ COMMON_OPTIONS: tuple[Opt, ...] = (
     _o("print_config", "--print-config", "flag",
        "Print the resolved configuration as JSON and exit (secrets hidden); contacts nothing.",
        default="off", group="output"),
-    _o("executor", "--executor", "choice", "Run tasks on threads or processes.", default="threads",
-       choices=("threads", "processes"), metavar="KIND", group="policy"),
+    _o("executor", "--executor", "choice", "Run tasks on threads, processes, or a Dask or Ray cluster.",
+       default="threads", choices=("threads", "processes", "dask", "ray"), metavar="KIND", group="policy"),
+    _o("scheduler", "--scheduler", "str", "Dask scheduler (tcp://host:8786) or Ray address, for --executor dask/ray.",
+       metavar="ADDR", group="policy"),
 )
 
 # --- backup only -------------------------------------------------------------------------
@@ -513,7 +515,7 @@ XDR_FROM_BACKUP: tuple[str, ...] = (
 )
 
 #: Options of both backup and restore that mean nothing for ``backup xdr`` (it neither scans nor writes records).
-XDR_EXCLUDED: tuple[str, ...] = ("socket_timeout", "total_timeout", "executor")
+XDR_EXCLUDED: tuple[str, ...] = ("socket_timeout", "total_timeout", "executor", "scheduler")
 
 #: Options of ``validate``: the decoding side of restore, no cluster.
 VALIDATE_OPTIONS: tuple[str, ...] = (

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..client import Client
+from ..distributed import is_distributed
 from ..errors import ConfigError, ExitCode, JobCancelled
 from ..jobs import Job
 from ..protocols import StorageBackend
@@ -111,7 +112,8 @@ def _backup(res: Resolved) -> int:
     config = res.backup
     with Client(cluster=res.cluster, runtime=rt) as client:
         total = _expected_records(client, config) if res.output.progress and not res.output.quiet else None
-        job = client.backup(config, storage)
+        # a distributed job's workers open the storage by its location (with its options)
+        job = client.backup(config, res.storage if is_distributed(config.executor) else storage)
         try:
             stats = _watch(job, res, "backup", total)
         except JobCancelled:

@@ -1,5 +1,5 @@
 """Fixtures for the scale-out tests: a real Dask ``LocalCluster`` of two worker processes
-(shared by the folder: it takes a few seconds to start), the 3-node emulator, and a library
+(shared by a module: it takes a few seconds to start), the 3-node emulator, and a library
 client on it. Workers reach the emulator over loopback TCP like any other client."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from aerobackup import Client, ClusterConfig
 from aerobackup.testing import EmulatedCluster
 
 
-@pytest.fixture(scope="session")
-def dask_client() -> Iterator[Any]:
+@pytest.fixture(scope="module")  # not session: its worker processes must not outlive this folder's
+def dask_client() -> Iterator[Any]:  # modules (other tests look at multiprocessing.active_children())
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                                        silence_logs=40)

@@ -202,3 +202,18 @@ def test_a_task_failing_every_time_fails_the_job_naming_the_error(client: Client
     cluster.faults.clear()
     assert "11" in str(info.value) or "unavailable" in str(info.value).lower()
     assert read_backup(tmp_path / "b") == {} if (tmp_path / "b").exists() else True
+
+
+def test_cli_executor_dask_with_scheduler(cluster: EmulatedCluster, dask_client: Any, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    many(cluster, 800)
+    base = [sys.executable, "-m", "aerobackup", "backup", "-h", cluster.host, "-p", str(cluster.port), "-n", "test",
+            "--executor", "dask", "--scheduler", dask_client.scheduler.address]
+    out = subprocess.run([*base, "-d", str(tmp_path / "b"), "--quiet"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    records, _, _ = _records(tmp_path / "b")
+    assert set(records) == set(raw_records(cluster, "test"))
+    out = subprocess.run([*base, "-o", str(tmp_path / "one.asb")], capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "backup.output_file: a distributed backup writes a directory" in out.stderr
