@@ -24,6 +24,7 @@ from typing import BinaryIO, cast
 
 from .errors import AerobackupError, DecryptionError, FormatError
 from .protocols import Transform
+from .streams import read_full
 
 __all__ = [
     "HEAD_SIZE",
@@ -125,7 +126,7 @@ def open_backup_reader(
         encrypted = any(_kind(t) == _ENCRYPTION for t in chain)
         compressed = any(_kind(t) == _COMPRESSION for t in chain)
         try:
-            head = _read_head(reader, HEAD_SIZE)
+            head = read_full(reader, HEAD_SIZE)
         except AerobackupError as exc:
             error = _explain(exc, tap.head, name, encrypted=encrypted, compressed=compressed)
         else:
@@ -170,18 +171,6 @@ def _mismatch(head: bytes, raw_head: bytes, name: str, *, encrypted: bool, compr
         f"{name}: not a backup file in plain text: it may be encrypted (give the encryption mode and "
         f"key) or corrupt (starts with {head[:8].hex(' ')})"
     )
-
-
-def _read_head(reader: BinaryIO, size: int) -> bytes:
-    parts: list[bytes] = []
-    got = 0
-    while got < size:
-        chunk = reader.read(size - got)
-        if not chunk:
-            break
-        parts.append(chunk)
-        got += len(chunk)
-    return b"".join(parts)
 
 
 class _HeadTap(io.RawIOBase):

@@ -13,6 +13,7 @@ from typing import BinaryIO
 
 from ..errors import FormatError
 from ..model import XdrToken
+from ..streams import read_full
 from ..wire.protocol import PROTO_SIZE_MAX
 
 __all__ = [
@@ -21,8 +22,10 @@ __all__ = [
     "SUFFIX",
     "AsbxName",
     "file_name",
-    "header",
+    "check_number",
     "entry_prefix",
+    "header",
+    "iter_entries",
     "iter_tokens",
     "order_files",
     "parse_name",
@@ -33,6 +36,7 @@ HEADER_SIZE = 44
 ENTRY_PREFIX = 26  # digest (20) + payload length (6)
 SUFFIX = ".asbx"
 VERSION = 1
+MAX_PAYLOAD = PROTO_SIZE_MAX  # backup-go's reader limit
 _NS_BYTES = 31
 _NAME = re.compile(r"^(?:(?P<prefix>\d+)_)?(?P<ns>.+)_(?P<n>\d+)\.asbx$")
 
@@ -95,28 +99,12 @@ def order_files(names: Iterable[str]) -> list[list[AsbxName]]:
     return [sorted(groups[p], key=lambda a: a.number) for p in sorted(groups)]
 
 
-def _read_exact(stream: BinaryIO, size: int) -> bytes:
-    data = stream.read(size)
-    if data is None:
-        return b""
-    if len(data) == size or not data:
-        return data
-    parts = [data]
-    got = len(data)
-    while got < size:
-        more = stream.read(size - got)
-        if not more:
-            break
-        parts.append(more)
-        got += len(more)
-    return b"".join(parts)
-
-
-def read_header(stream: BinaryIO, *, file: str) -> tuple[int, str]:
+def read_header(stream: BinaryIO, *, file: str | None) -> tuple[int, str]:
     """(file number, namespace) from the header; FormatError on anything else."""
-    raw = _read_exact(stream, HEADER_SIZE)
+    raw = read_full(stream, HEADER_SIZE)
     if len(raw) < HEADER_SIZE:
-        raise FormatError(f"file header is {len(raw)} bytes, expected {HEADER_SIZE}", file=file, offset=0)
+        raise FormatError(f"failed to read header: unexpected EOF ({len(raw)} of {HEADER_SIZE} bytes)",
+                          file=file, offset=len(raw))
     if raw[0] != VERSION:
         raise FormatError(f"invalid version: got {raw[0]}, want {VERSION}", file=file, offset=0)
     namespace = raw[13:HEADER_SIZE].rstrip(b"\0").decode("utf-8", "replace")
@@ -125,29 +113,40 @@ def read_header(stream: BinaryIO, *, file: str) -> tuple[int, str]:
     return int.from_bytes(raw[1:9], "big"), namespace
 
 
-def iter_tokens(stream: BinaryIO, *, file: str, expect_number: int | None = None) -> Iterator[XdrToken]:
+def iter_tokens(stream: BinaryIO, *, file: str | None, expect_number: int | None = None) -> Iterator[XdrToken]:
     """Every entry of one ASBX stream (header included), as XdrToken items.
 
     ``expect_number``: the number in the file name, which the header must repeat.
     """
     number, namespace = read_header(stream, file=file)
+    check_number(number, expect_number, file=file)
+    return iter_entries(stream, namespace, file=file)
+
+
+def check_number(number: int, expect_number: int | None, *, file: str | None) -> None:
+    """The header must repeat the number in the file name."""
     if expect_number is not None and number != expect_number:
         # backup-go prints the number from the name as "got"
         raise FormatError(f"file number mismatch got {expect_number}, want {number}", file=file, offset=1)
+
+
+def iter_entries(stream: BinaryIO, namespace: str, *, file: str | None) -> Iterator[XdrToken]:
+    """The entries after the header, each checked as backup-go's reader checks it."""
     offset = HEADER_SIZE
     while True:
-        head = _read_exact(stream, ENTRY_PREFIX)
+        head = read_full(stream, ENTRY_PREFIX)
         if not head:
             return
         if len(head) < 20:
-            raise FormatError("failed to read digest: unexpected EOF", file=file, offset=offset)
+            raise FormatError("failed to read digest: unexpected EOF", file=file, offset=offset + len(head))
         if len(head) < ENTRY_PREFIX:
-            raise FormatError("failed to read payload size: unexpected EOF", file=file, offset=offset + 20)
+            raise FormatError("failed to read payload size: unexpected EOF", file=file, offset=offset + len(head))
         size = int.from_bytes(head[20:26], "big")
-        if size > PROTO_SIZE_MAX:
+        if size > MAX_PAYLOAD:
             raise FormatError(f"max payload size reached: {size} bytes", file=file, offset=offset + 20)
-        payload = _read_exact(stream, size)
+        payload = read_full(stream, size)
         if len(payload) < size:
-            raise FormatError("failed to read payload: unexpected EOF", file=file, offset=offset + ENTRY_PREFIX)
+            raise FormatError("failed to read payload: unexpected EOF", file=file,
+                              offset=offset + ENTRY_PREFIX + len(payload))
         yield XdrToken(namespace, head[:20], payload)
         offset += ENTRY_PREFIX + size

@@ -23,6 +23,7 @@ from aerobackup import hookimpl
 from aerobackup.errors import ConfigError, FormatError, KeySourceError
 from aerobackup.hookspecs import RegisterTransform
 from aerobackup.protocols import Transform, TransformOptions
+from aerobackup.streams import read_full
 
 from ._streams import source_name
 
@@ -154,7 +155,7 @@ class _AesReader(io.BufferedIOBase):
         return True
 
     def _start(self) -> None:
-        header = _read_exactly(self._source, HEADER_SIZE)
+        header = read_full(self._source, HEADER_SIZE)
         if len(header) < HEADER_SIZE:
             raise FormatError(
                 f"too short for an {self._mode} backup: only {len(header)} bytes were found, "
@@ -170,7 +171,7 @@ class _AesReader(io.BufferedIOBase):
             self._start()
         if size is None or size < 0:
             return self._dec.update(self._source.read())  # type: ignore[no-any-return]
-        return self._dec.update(_read_exactly(self._source, size))  # type: ignore[no-any-return]
+        return self._dec.update(read_full(self._source, size))  # type: ignore[no-any-return]
 
     def read1(self, size: int = -1) -> bytes:
         if self._dec is None:
@@ -192,22 +193,6 @@ class _AesReader(io.BufferedIOBase):
             self._source.close()
         finally:
             super().close()
-
-
-def _read_exactly(source: BinaryIO, size: int) -> bytes:
-    """Up to ``size`` bytes, fewer only at end of stream (raw streams may return short reads)."""
-    data = source.read(size)
-    if len(data) >= size or not data:
-        return data
-    parts = [data]
-    got = len(data)
-    while got < size:
-        more = source.read(size - got)
-        if not more:
-            break
-        parts.append(more)
-        got += len(more)
-    return b"".join(parts)
 
 
 def _factory(name: str):  # type: ignore[no-untyped-def]
