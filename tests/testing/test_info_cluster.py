@@ -58,8 +58,9 @@ def test_sindex_create_list_remove(aerospike_client) -> None:
     assert "idx_i" not in aerospike_client.info_random_node("sindex-list")
 
 
-def test_udf_put_list_get_apply_remove(emulator_process, tmp_path) -> None:
+def test_udf_put_list_get_apply_remove(emulator_process, tmp_path, monkeypatch) -> None:
     # udf_put/udf_remove keep the GIL while polling: the emulator runs in its own process
+    monkeypatch.chdir(tmp_path)  # the client copies the module into the working directory
     src = b"function add(rec, a)\n  return a + 1\nend\nfunction bad(rec)\n  error('boom', 0)\nend\n"
     path = tmp_path / "m1.lua"
     path.write_bytes(src)
