@@ -76,3 +76,26 @@ def test_killed_ray_worker_every_record_once(ray_runtime: Any, client: Client, c
     assert killed
     records, _, _ = _records(tmp_path / "b")
     assert set(records) == expected and st.records_written == len(expected)
+
+
+@pytest.mark.slow
+def test_cancel_on_ray_then_continue(ray_runtime: Any, client: Client, cluster: EmulatedCluster,
+                                     tmp_path: Path) -> None:
+    from aerobackup import JobCancelled
+
+    many(cluster, 6000)
+    expected = set(raw_records(cluster, "test"))
+    job = client.backup(BackupConfig(namespace="test", executor="ray", state_file="run.state", file_limit=20_000,
+                                     records_per_second=3000), str(tmp_path / "b"))
+    time.sleep(1.5)
+    t0 = time.monotonic()
+    job.cancel()
+    with pytest.raises(JobCancelled):
+        job.wait(120)
+    assert time.monotonic() - t0 < 15
+    first, _, _ = _records(tmp_path / "b")
+    assert len(first) < len(expected)
+    client.backup(BackupConfig(namespace="test", continue_from="run.state", file_limit=20_000),
+                  str(tmp_path / "b")).wait(60)
+    records, _, _ = _records(tmp_path / "b")
+    assert set(records) == expected
