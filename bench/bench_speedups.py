@@ -195,7 +195,8 @@ def e2e_worker(kind: str, host: str, port: int, directory: str) -> None:
         n = stats.records_written
     else:
         config = RestoreConfig(namespace=RestoreNamespaceConfig(source="test", destination="bar"),
-                               no_generation=True, batch_size=BATCH)
+                               no_generation=True, batch_size=BATCH,
+                               max_async_batches=int(os.environ.get("BENCH_RESTORE_ASYNC", "32")))
         if kind == "validate":
             config = RestoreConfig(validate_only=True, batch_size=BATCH)
         stats = ab.restore(config, directory).wait()
@@ -217,10 +218,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 E2E_CPU: dict[str, float] = {}
+RESTORE_ASYNC = [32]
 
 
 def run_e2e(kind: str, host: str, port: int, directory: str, pure: bool, server_pid: int = 0) -> tuple[float, int]:
-    env = dict(os.environ)
+    env = dict(os.environ, BENCH_RESTORE_ASYNC=str(RESTORE_ASYNC[0]))
     env.pop(speedups.ENV_VAR, None)
     if pure:
         env[speedups.ENV_VAR] = "1"
@@ -240,13 +242,17 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100000)
     parser.add_argument("--e2e", type=int, default=300000, help="records for the end-to-end part (0: skip)")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--profile", action="store_true", help="cProfile of the native scan and e2e backup")
+    parser.add_argument("--profile", action="store_true", help="cProfile of the native scan")
+    parser.add_argument("--restore-async", type=int, default=32,
+                        help="max_async_batches of the end-to-end restore (32, the library default; the "
+                             "single-process emulator does best with 1)")
     parser.add_argument("--e2e-worker", nargs=4, metavar=("KIND", "HOST", "PORT", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.e2e_worker:
         kind, host, port, directory = args.e2e_worker
         e2e_worker(kind, host, int(port), directory)
         return
+    RESTORE_ASYNC[0] = args.restore_async
     native = speedups.native_module()
     if native is None:
         raise SystemExit(f"the C extension is not active ({speedups.REASON}); build it first")
@@ -402,7 +408,8 @@ def main() -> None:
             s0, c0 = cpu_seconds(proc.pid), time.process_time()
             t_cw_m = client_batch_write_range(client, 0, m, "bar")  # the restore baseline: inserts
             client_cpu["client batch_write"] = (t_cw_m, time.process_time() - c0, cpu_seconds(proc.pid) - s0)
-            print(f"end to end ({m} records, fresh interpreter each, local disk)")
+            print(f"end to end ({m} records, fresh interpreter each, local disk, "
+                  f"restore max_async_batches={args.restore_async})")
             line("client Scan.foreach (no-op)", m, t_cs_m, "baseline")
             line("client batch_write into bar", m, t_cw_m, "baseline (inserts, 1000 per call)")
             for pure, (tb, tr) in rows.items():
