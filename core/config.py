@@ -65,14 +65,14 @@ def _non_negative(obj: object, prefix: str, *names: str) -> None:
 class TlsConfig:
     """TLS to the cluster (or to the Secret Agent)."""
 
-    enable: bool = True
-    name: str | None = None
-    ca_file: str | None = None
-    ca_path: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    key_file_password: str | None = field(default=None, repr=False)
-    protocols: str | None = None
+    enable: bool = True  # use TLS to the cluster
+    name: str | None = None  # TLS name of the seed nodes (--tls-name)
+    ca_file: str | None = None  # CA certificate file (--tls-cafile)
+    ca_path: str | None = None  # folder of CA certificates (--tls-capath)
+    cert_file: str | None = None  # client certificate for mutual TLS (--tls-certfile)
+    key_file: str | None = None  # client private key (--tls-keyfile)
+    key_file_password: str | None = field(default=None, repr=False)  # password of key_file; never printed
+    protocols: str | None = None  # allowed TLS protocols, e.g. 'TLSv1.2 TLSv1.3'
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,14 +80,14 @@ class ClusterConfig:
     """How to reach the cluster: seeds, credentials, TLS, client timeouts."""
 
     hosts: tuple[str, ...] = ("127.0.0.1:3000",)  # "host[:tls-name][:port]"
-    user: str | None = None
-    password: str | None = field(default=None, repr=False)
-    auth_mode: str = "INTERNAL"
-    services_alternate: bool = False
-    tls: TlsConfig | None = None
+    user: str | None = None  # login user (-U); Enterprise clusters only
+    password: str | None = field(default=None, repr=False)  # login password (-P); never printed
+    auth_mode: str = "INTERNAL"  # INTERNAL, EXTERNAL, EXTERNAL_INSECURE or PKI (-A)
+    services_alternate: bool = False  # use the nodes' alternate addresses (-S)
+    tls: TlsConfig | None = None  # TLS settings; None for plain TCP
     client_timeout_ms: int = 30000  # connect/tend timeout (Go CLI --client-timeout)
-    login_timeout_ms: int = 10000
-    idle_timeout_ms: int = 0
+    login_timeout_ms: int = 10000  # login timeout
+    idle_timeout_ms: int = 0  # close pooled connections idle this long; 0 never
 
     def __post_init__(self) -> None:
         _check(len(self.hosts) > 0, "cluster.hosts", "needs at least one seed host")
@@ -120,9 +120,9 @@ class ClusterConfig:
 class RetryPolicy:
     """Retries with exponential back-off: wait base * multiplier**attempt, at most max_retries times."""
 
-    base_timeout_ms: int = 1000
-    multiplier: float = 1.0
-    max_retries: int = 5
+    base_timeout_ms: int = 1000  # wait before the first retry
+    multiplier: float = 1.0  # each later wait is the previous one times this
+    max_retries: int = 5  # retries after the first attempt; 0 none
 
     def __post_init__(self) -> None:
         _non_negative(self, "retry", "base_timeout_ms", "max_retries")
@@ -137,8 +137,8 @@ class RetryPolicy:
 class CompressionPolicy:
     """``mode`` "zstd" or "none"; ``level`` 1-22 (zstd's default 3 when not given)."""
 
-    mode: str = "none"
-    level: int | None = None
+    mode: str = "none"  # 'zstd' or 'none' (-z)
+    level: int | None = None  # zstd level 1-22; None: 3 (--compression-level)
 
     def __post_init__(self) -> None:
         mode = self.mode.lower()
@@ -161,10 +161,10 @@ class EncryptionPolicy:
     holding the base64 key; ``key_secret``: a Secret Agent ``secrets:resource:key`` reference.
     """
 
-    mode: str = "none"
-    key_file: str | None = None
-    key_env: str | None = None
-    key_secret: str | None = None
+    mode: str = "none"  # 'aes128', 'aes256' or 'none' (-y)
+    key_file: str | None = None  # PEM RSA private key file, or secrets:resource:key (--encryption-key-file)
+    key_env: str | None = None  # variable holding the base64 key (--encryption-key-env)
+    key_secret: str | None = None  # Secret Agent reference secrets:resource:key (--encryption-key-secret)
 
     def __post_init__(self) -> None:
         mode = self.mode.lower().replace("-", "")
@@ -190,14 +190,14 @@ class SecretAgentConfig:
     """Where the Aerospike Secret Agent listens (secret-agent.md)."""
 
     connection_type: str = "tcp"  # "tcp" or "unix"
-    address: str | None = None
-    port: int | None = None
-    timeout_ms: int = 1000
-    ca_file: str | None = None
-    tls_name: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    is_base64: bool = False
+    address: str | None = None  # agent host, or socket path for 'unix' (--sa-address)
+    port: int | None = None  # agent TCP port (--sa-port)
+    timeout_ms: int = 1000  # one deadline for connect, request and reply (--sa-timeout)
+    ca_file: str | None = None  # CA file: TLS to the agent when set (--sa-cafile)
+    tls_name: str | None = None  # name on the agent's certificate
+    cert_file: str | None = None  # client certificate for mutual TLS
+    key_file: str | None = None  # client key for mutual TLS
+    is_base64: bool = False  # the agent's values are base64 (C tools: always)
 
     def __post_init__(self) -> None:
         _check(self.connection_type in ("tcp", "unix"), "secret_agent.connection_type",
@@ -211,8 +211,8 @@ class SecretAgentConfig:
 class RestoreNamespaceConfig:
     """Restore records of ``source`` into ``destination`` (records of another namespace are an error)."""
 
-    source: str
-    destination: str
+    source: str  # namespace the backup holds
+    destination: str  # namespace to write into
 
     def __post_init__(self) -> None:
         _check(bool(self.source), "restore.namespace.source", "must not be empty")
@@ -228,9 +228,9 @@ class PartitionFilter:
     later partition) mirror backup-go's constructors.
     """
 
-    begin: int = 0
-    count: int = PARTITIONS
-    digest: str | None = None
+    begin: int = 0  # first partition, 0-4095
+    count: int = PARTITIONS  # number of partitions from begin
+    digest: str | None = None  # base64 digest: start after this record
 
     def __post_init__(self) -> None:
         _check(0 <= self.begin < PARTITIONS, "backup.partition_filters.begin",
@@ -285,47 +285,47 @@ def _digest(value: str, field_path: str) -> bytes:
 class BackupConfig:
     """What to back up and how (backup-go ConfigBackup; asbackup flags in docs/configuration.md)."""
 
-    namespace: str
-    set_list: tuple[str, ...] = ()
-    bin_list: tuple[str, ...] = ()
+    namespace: str  # namespace to back up (-n)
+    set_list: tuple[str, ...] = ()  # sets to back up; empty: all (-s)
+    bin_list: tuple[str, ...] = ()  # bins to back up; empty: all (-B)
     partition_filters: tuple[PartitionFilter, ...] = ()  # empty: all 4096 partitions
     after_digest: str | None = None  # base64; resume after this record (asbackup -D)
     node_list: tuple[str, ...] = ()  # "addr:port" of nodes to back up (asbackup -l)
-    rack_list: tuple[int, ...] = ()
-    parallel_nodes: bool = False
-    modified_after: dt.datetime | None = None
-    modified_before: dt.datetime | None = None
-    no_ttl_only: bool = False
+    rack_list: tuple[int, ...] = ()  # racks to read from (accepted; not used yet)
+    parallel_nodes: bool = False  # one task per node instead of partition ranges
+    modified_after: dt.datetime | None = None  # only records last updated at or after this time (-a)
+    modified_before: dt.datetime | None = None  # only records last updated before this time (-b)
+    no_ttl_only: bool = False  # only records that never expire (--no-ttl-only)
     filter_expression: str | None = None  # base64 packed expression (asbackup -f)
-    no_records: bool = False
-    no_indexes: bool = False
-    no_udfs: bool = False
-    no_bins: bool = False
+    no_records: bool = False  # metadata only (-R)
+    no_indexes: bool = False  # leave out secondary indexes (-I)
+    no_udfs: bool = False  # leave out UDF modules (-u)
+    no_bins: bool = False  # record metadata only, no bin data (-x)
     max_records: int = 0  # 0: no limit
     parallel_read: int = 1  # concurrent partition scans (asbackup -w)
     parallel_write: int = 1  # concurrent files
     file_limit: int = 250 * 1024 * 1024  # bytes per file before rotation; 0: one file per writer
     output_file: str | None = None  # single-file output (asbackup -o)
-    output_file_prefix: str = ""
-    remove_files: bool = False
-    compact: bool = False
-    encoder: str = "asb"
-    compression: CompressionPolicy = field(default_factory=CompressionPolicy)
-    encryption: EncryptionPolicy = field(default_factory=EncryptionPolicy)
-    secret_agent: SecretAgentConfig | None = None
+    output_file_prefix: str = ""  # file name prefix instead of the namespace (-q)
+    remove_files: bool = False  # clear the directory's backup files first (-r)
+    compact: bool = False  # blobs as raw bytes, not base64 (-C)
+    encoder: str = "asb"  # codec plugin: 'asb' (or 'asbx')
+    compression: CompressionPolicy = field(default_factory=CompressionPolicy)  # compression settings
+    encryption: EncryptionPolicy = field(default_factory=EncryptionPolicy)  # encryption settings
+    secret_agent: SecretAgentConfig | None = None  # Secret Agent for secrets: values
     records_per_second: int = 0  # 0: no limit
     bandwidth: int = 0  # bytes per second; 0: no limit
-    state_file: str | None = None
+    state_file: str | None = None  # keep per-partition progress here, inside the backup (--state-file-dst)
     continue_from: str | None = None  # state file of an interrupted run to resume (asbackup -c)
     page_size: int = 10000  # records per page when a state file is kept (bounds resume overlap)
-    socket_timeout_ms: int = 10000
-    total_timeout_ms: int = 0
-    max_retries: int = 5
-    sleep_between_retries_ms: int = 0
-    info_timeout_ms: int = 10000
-    info_retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_retries=3))
-    estimate: bool = False
-    estimate_samples: int = 10000
+    socket_timeout_ms: int = 10000  # per-read socket timeout of scans (--socket-timeout)
+    total_timeout_ms: int = 0  # scan timeout; 0 none (--total-timeout)
+    max_retries: int = 5  # scan retries per partition round (--max-retries)
+    sleep_between_retries_ms: int = 0  # pause between scan retries
+    info_timeout_ms: int = 10000  # timeout of info commands
+    info_retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_retries=3))  # retries of info commands
+    estimate: bool = False  # sample records and predict the backup size, write nothing (-e)
+    estimate_samples: int = 10000  # records sampled by estimate (--estimate-samples)
     executor: str | object = "threads"  # "threads", "processes", "dask", "ray", or an Executor / distributed.Client
     scheduler: str | None = None  # Dask scheduler or Ray address for executor "dask" / "ray"
 
@@ -369,35 +369,35 @@ class BackupConfig:
 class RestoreConfig:
     """What to restore and how (backup-go ConfigRestore; asrestore flags in docs/configuration.md)."""
 
-    namespace: RestoreNamespaceConfig | None = None
-    set_list: tuple[str, ...] = ()
-    bin_list: tuple[str, ...] = ()
-    no_records: bool = False
-    no_indexes: bool = False
-    no_udfs: bool = False
+    namespace: RestoreNamespaceConfig | None = None  # source to destination namespace mapping (-n src,dst)
+    set_list: tuple[str, ...] = ()  # sets to restore; empty: all (-s)
+    bin_list: tuple[str, ...] = ()  # bins to restore; empty: all (-B)
+    no_records: bool = False  # metadata only (-R)
+    no_indexes: bool = False  # create no secondary indexes (-I)
+    no_udfs: bool = False  # register no UDF modules (--no-udfs)
     indexes_last: bool = True  # create indexes after the records (faster; asrestore does too)
-    wait_for_indexes: bool = False
+    wait_for_indexes: bool = False  # wait until created indexes are built
     unique: bool = False  # create only: never touch existing records
     replace: bool = False  # replace whole records (takes precedence over unique in the Go CLI)
     no_generation: bool = False  # write regardless of generation (default: only if newer)
     extra_ttl: int = 0  # seconds added to expirable records
-    disable_batch_writes: bool = False
-    batch_size: int = 128
-    max_async_batches: int = 32
+    disable_batch_writes: bool = False  # one write per record instead of batches
+    batch_size: int = 128  # records per batch write (--batch-size)
+    max_async_batches: int = 32  # batch writes in flight (--max-async-batches)
     parallel: int = 4  # concurrent file readers
-    records_per_second: int = 0
-    bandwidth: int = 0
-    ignore_record_error: bool = False
-    decoder: str = "asb"
-    compression: CompressionPolicy = field(default_factory=CompressionPolicy)
-    encryption: EncryptionPolicy = field(default_factory=EncryptionPolicy)
-    secret_agent: SecretAgentConfig | None = None
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    info_retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_retries=3))
-    socket_timeout_ms: int = 10000
-    total_timeout_ms: int = 0
-    info_timeout_ms: int = 10000
-    validate_only: bool = False
+    records_per_second: int = 0  # write rate limit; 0 none
+    bandwidth: int = 0  # read rate limit in bytes/s; 0 none
+    ignore_record_error: bool = False  # count and skip records the server refuses (never format errors)
+    decoder: str = "asb"  # codec plugin: 'asb' or 'asbx'
+    compression: CompressionPolicy = field(default_factory=CompressionPolicy)  # compression of the backup files
+    encryption: EncryptionPolicy = field(default_factory=EncryptionPolicy)  # encryption of the backup files
+    secret_agent: SecretAgentConfig | None = None  # Secret Agent for secrets: values
+    retry: RetryPolicy = field(default_factory=RetryPolicy)  # retries of transient write errors
+    info_retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_retries=3))  # retries of info commands
+    socket_timeout_ms: int = 10000  # per-write socket timeout
+    total_timeout_ms: int = 0  # write timeout; 0 none
+    info_timeout_ms: int = 10000  # timeout of info commands
+    validate_only: bool = False  # decode and count every file; no cluster needed (--validate)
     executor: str | object = "threads"  # "threads", "processes", "dask", "ray", or an Executor / distributed.Client
     scheduler: str | None = None  # Dask scheduler or Ray address for executor "dask" / "ray"
 
@@ -445,7 +445,9 @@ def from_mapping(cls: type[_C], data: Mapping[str, Any], *, path: str = "") -> _
         missing = [n for n, f in known.items()
                    if n not in kwargs and f.default is dataclasses.MISSING
                    and f.default_factory is dataclasses.MISSING]
-        raise ConfigError(f"{prefix}.{missing[0]}" if missing else prefix, "is required" if missing else str(exc)) from None
+        if missing:
+            raise ConfigError(f"{prefix}.{missing[0]}", "is required") from None
+        raise ConfigError(prefix, str(exc)) from None
 
 
 def _coerce(hint: Any, value: Any, path: str) -> Any:
