@@ -845,11 +845,14 @@ static char bytes_label(long t) {
 
 #define ENC_COLS 9
 
-static PyObject *py_asb_encode_batch(PyObject *self, PyObject *args, PyObject *kwargs) {
-    (void)self;
+/* encode_batch (with_sizes 0) or encode_batch_sizes (1: also each record's byte length). */
+static PyObject *encode_impl(PyObject *args, PyObject *kwargs, int with_sizes) {
     static char *kwlist[] = {"batch", "compact", NULL};
     PyObject *batch, *compact_obj = Py_False;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:encode_batch", kwlist, &batch, &compact_obj)) return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, with_sizes ? "O|O:encode_batch_sizes" : "O|O:encode_batch", kwlist,
+                                     &batch, &compact_obj))
+        return NULL;
+    PyObject *sizes = NULL;
     PyObject *cols[ENC_COLS] = {NULL};
     PyObject *bufobj = NULL, *nsobj = NULL, *ns_esc = NULL, *set_obj = NULL, *set_esc = NULL;
     PyObject *slot_name[NAME_CACHE] = {NULL}; /* borrowed identities */
@@ -897,10 +900,12 @@ static PyObject *py_asb_encode_batch(PyObject *self, PyObject *args, PyObject *k
     if (ob_reserve(&out, 64 + n * 200 + m * 32) < 0) { delegate = 0; Py_DECREF(bends); goto finish; }
     long long lo;
     if (small_int(PyList_GET_ITEM(bindex, 0), 0, 0, &lo) < 0) { Py_DECREF(bends); goto finish; }
+    if (with_sizes && (sizes = PyList_New(0)) == NULL) { delegate = 0; Py_DECREF(bends); goto finish; }
     /* Python builds all bin lines first (raising on the first bad bin), then the records: a bad
        bin anywhere means delegation, so the order does not matter here. */
     for (Py_ssize_t i = 0; i < n; i++) {
         long long hi, gen, vt;
+        Py_ssize_t rec_start = out.len;
         if (small_int(PyList_GET_ITEM(bindex, i + 1), lo, m, &hi) < 0) goto bad;
         PyObject *key = PyList_GET_ITEM(keys, i), *set_name = PyList_GET_ITEM(sets, i);
         PyObject *digest = PyList_GET_ITEM(digests, i);
@@ -1047,11 +1052,21 @@ static PyObject *py_asb_encode_batch(PyObject *self, PyObject *args, PyObject *k
             }
             if (rc) goto oom;
         }
+        if (sizes != NULL) {
+            PyObject *sz = PyLong_FromSsize_t(out.len - rec_start);
+            if (sz == NULL || PyList_Append(sizes, sz) < 0) { Py_XDECREF(sz); goto oom; }
+            Py_DECREF(sz);
+        }
         lo = hi;
     }
     if (lo != m) goto bad; /* Python's strict zips: every bin belongs to a record */
     Py_DECREF(bends);
     result = PyBytes_FromStringAndSize((const char *)out.p, out.len);
+    if (result != NULL && sizes != NULL) {
+        PyObject *pair = PyTuple_Pack(2, result, sizes);
+        Py_DECREF(result);
+        result = pair;
+    }
     delegate = 0;
     goto finish;
 oom:
@@ -1070,8 +1085,20 @@ finish:
     Py_XDECREF(set_obj);
     Py_XDECREF(set_esc);
     PyMem_Free(out.p);
+    Py_XDECREF(sizes);
     if (!delegate) return result;
-    return call_reference("aerobackup.plugins.codecs.asb_encode", "encode_batch_py", args, kwargs);
+    return call_reference("aerobackup.plugins.codecs.asb_encode", with_sizes ? "encode_batch_sizes_py" : "encode_batch_py",
+                          args, kwargs);
+}
+
+static PyObject *py_asb_encode_batch(PyObject *self, PyObject *args, PyObject *kwargs) {
+    (void)self;
+    return encode_impl(args, kwargs, 0);
+}
+
+static PyObject *py_asb_encode_batch_sizes(PyObject *self, PyObject *args, PyObject *kwargs) {
+    (void)self;
+    return encode_impl(args, kwargs, 1);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1678,6 +1705,9 @@ static PyMethodDef methods[] = {
     {"asb_encode_batch", (PyCFunction)(void (*)(void))py_asb_encode_batch, METH_VARARGS | METH_KEYWORDS,
      "asb_encode_batch(batch, compact=False) -> bytes: "
      "aerobackup.plugins.codecs.asb_encode.encode_batch in C."},
+    {"asb_encode_batch_sizes", (PyCFunction)(void (*)(void))py_asb_encode_batch_sizes, METH_VARARGS | METH_KEYWORDS,
+     "asb_encode_batch_sizes(batch, compact=False) -> (bytes, [record sizes]): "
+     "aerobackup.plugins.codecs.asb_encode.encode_batch_sizes in C."},
     {"asb_parse_records_fast", (PyCFunction)(void (*)(void))py_asb_parse_records_fast, METH_FASTCALL,
      "asb_parse_records_fast(data, p, end, cols, caches, limit, ns_raw) -> (p, ns_raw): "
      "aerobackup.plugins.codecs.asb_decode.parse_records_fast in C."},

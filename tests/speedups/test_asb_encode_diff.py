@@ -30,6 +30,13 @@ def compare_encode(batch: RecordBatch, compact: bool) -> tuple[str, Any]:
     ref = outcome(asb_encode.encode_batch_py, batch, compact)
     nat = outcome(native_encode, batch, compact)
     assert nat == ref
+    sizes_py = getattr(asb_encode, "encode_batch_sizes_py", None)  # the codec's optional capability
+    if sizes_py is not None:
+        ref_sizes = outcome(sizes_py, batch, compact)
+        assert outcome(_speedups.asb_encode_batch_sizes, batch, compact) == ref_sizes
+        if ref[0] == "ok":
+            data, sizes = ref_sizes[1]
+            assert data == ref[1] and sum(sizes) == len(data) and len(sizes) == len(batch)
     return ref
 
 

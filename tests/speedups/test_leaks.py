@@ -117,12 +117,14 @@ def test_batch_write_and_encode() -> None:
     def encode() -> None:
         _speedups.asb_encode_batch(batch, False)
         _speedups.asb_encode_batch(batch, True)
+        _speedups.asb_encode_batch_sizes(batch, False)
 
     def encode_bad() -> None:
-        try:
-            _speedups.asb_encode_batch(bad, False)
-        except Exception:  # noqa: BLE001
-            pass
+        for fn in (_speedups.asb_encode_batch, _speedups.asb_encode_batch_sizes):
+            try:
+                fn(bad, False)
+            except Exception:  # noqa: BLE001
+                pass
 
     for fn in (write, write_bad, encode, encode_bad):
         fn()
