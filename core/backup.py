@@ -17,8 +17,10 @@ import io
 import logging
 import multiprocessing
 import threading
-from collections.abc import Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any, BinaryIO, cast
 
 from .config import BackupConfig, ClusterConfig
@@ -317,6 +319,8 @@ class _TaskRun:
         self.first_pending = task.first
         self._is_first = False
         self.written = 0
+        self._seen_records = 0  # encoded so far: the average record size predicts rotations
+        self._seen_bytes = 0
 
     def run(self) -> int:
         try:
@@ -376,6 +380,10 @@ class _TaskRun:
         request = scan_request(self.config, task.cursors, task.node)
         throttle = self.config.records_per_second > 0 or self.config.bandwidth > 0
         capped = self.config.max_records > 0
+        # optional encoder capability: bytes plus each record's length, to rotate files by
+        # splitting one encoded batch (see _write_split)
+        sized: Callable[[RecordBatch], tuple[bytes, list[int]]] | None = (
+            getattr(enc, "encode_with_sizes", None) if self.limit else None)
         stopped = False
         for item in self.source.scan(request):
             if isinstance(item, PartitionsDone):
@@ -398,10 +406,16 @@ class _TaskRun:
                     stopped = True
                     n = allowed
             if n:
-                data = enc.encode(item)
+                sizes: list[int] | None = None
+                if sized is not None and self._near_limit(n):
+                    data, sizes = sized(item)
+                else:
+                    data = enc.encode(item)
+                self._seen_records += n
+                self._seen_bytes += len(data)
                 if throttle:
                     coord.throttle(n, len(data))
-                self._write(item, data)
+                self._write(item, data, sizes)
             if self._flush_stats():
                 raise JobCancelled("backup cancelled")
             if stopped:
@@ -412,7 +426,15 @@ class _TaskRun:
                 if task.node is None:
                     target[c.partition] = DONE
 
-    def _write(self, batch: RecordBatch, data: bytes) -> None:
+    def _near_limit(self, n: int) -> bool:
+        """Whether ``n`` more records may reach the file limit (then the batch is encoded with
+        its record sizes up front, saving a second encoding in ``_write``)."""
+        stored = self.file.stored if self.file is not None else 0
+        if not self._seen_records:
+            return stored + n * 1024 >= self.limit
+        return stored + n * self._seen_bytes * 3 // (2 * self._seen_records) >= self.limit
+
+    def _write(self, batch: RecordBatch, data: bytes, sizes: list[int] | None = None) -> None:
         if self.single:
             self.coord.write_single(data, len(batch))
             self._pending_stats["records_written"] += len(batch)
@@ -426,15 +448,52 @@ class _TaskRun:
             f.write(data)
             self._account(batch, 0, len(batch), len(data))
             return
-        # Near the limit: rotate before the record that finds the file full, as asbackup does.
-        enc = self.env.encoder
-        for i in range(len(batch)):
-            f = self.file
-            if f is None:
+        if sizes is None:
+            sized = getattr(self.env.encoder, "encode_with_sizes", None)
+            if sized is None:
+                self._write_each(batch)
+                return
+            data, sizes = sized(batch)
+        self._write_split(batch, data, sizes)
+
+    def _write_split(self, batch: RecordBatch, data: bytes, sizes: list[int]) -> None:
+        """Near the limit: rotate before the record that finds the file full, as asbackup does
+        (asb-format.md §2.1), cutting the encoded batch at record boundaries.
+
+        Without transforms the stored size is the bytes written, so the records up to the one
+        that reaches the limit go in one write; with transforms the stored size moves with
+        their buffering, so it is checked after every record, as asbackup does."""
+        limit = self.limit
+        plain = not self.env.transforms
+        ends = list(accumulate(sizes))  # ends[k]: offset just past record k
+        n = len(batch)
+        f = self.file
+        assert f is not None
+        i = pos = 0
+        seg_lo = seg_pos = 0  # first record and offset of the open file's share of the batch
+        while i < n:
+            if f.stored >= limit:
+                if i > seg_lo:
+                    self._account(batch, seg_lo, i, pos - seg_pos)
+                seg_lo, seg_pos = i, pos
+                self._close()
                 self._open()
                 f = self.file
                 assert f is not None
-            elif f.stored >= self.limit:
+            j = min(bisect_left(ends, pos + limit - f.stored, i) + 1, n) if plain else i + 1
+            end = ends[j - 1]
+            f.write(data[pos:end])
+            i, pos = j, end
+        if i > seg_lo:
+            self._account(batch, seg_lo, i, pos - seg_pos)
+
+    def _write_each(self, batch: RecordBatch) -> None:
+        """``_write_split`` for an encoder without ``encode_with_sizes``: one record at a time."""
+        enc = self.env.encoder
+        for i in range(len(batch)):
+            f = self.file
+            assert f is not None
+            if f.stored >= self.limit:
                 self._close()
                 self._open()
                 f = self.file

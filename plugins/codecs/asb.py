@@ -22,7 +22,7 @@ from aerobackup.protocols import DecoderOptions, EncoderOptions
 
 from .asb_decode import AsbDecoder, ValidationCounts
 from .asb_decode import validate as _validate
-from .asb_encode import encode_batch, expression_index_lines, header, sindex_line, udf_line
+from .asb_encode import encode_batch, encode_batch_sizes, expression_index_lines, header, sindex_line, udf_line
 
 __all__ = [
     "AsbDecoder",
@@ -66,6 +66,18 @@ class AsbEncoder:
             gc.disable()
         try:
             return encode_batch(batch, self.compact)
+        finally:
+            if gc_on:
+                gc.enable()
+
+    def encode_with_sizes(self, batch: RecordBatch) -> tuple[bytes, list[int]]:
+        """``encode`` plus each record's byte length (optional capability: the backup splits
+        the bytes at record boundaries to rotate files without encoding record by record)."""
+        gc_on = gc.isenabled()
+        if gc_on:
+            gc.disable()
+        try:
+            return encode_batch_sizes(batch, self.compact)
         finally:
             if gc_on:
                 gc.enable()

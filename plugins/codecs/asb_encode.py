@@ -20,6 +20,7 @@ from aerobackup.model import UDF, RecordBatch, SIndex, UserKey
 
 __all__ = [
     "encode_batch",
+    "encode_batch_sizes",
     "escape",
     "expression_index_lines",
     "format_double",
@@ -151,6 +152,20 @@ def encode_batch(batch: RecordBatch, compact: bool = False) -> bytes:
     Bin lines are made in one comprehension over the flat bin columns (the common types
     inline), then interleaved with the record header lines.
     """
+    return _encode(batch, compact, None)
+
+
+def encode_batch_sizes(batch: RecordBatch, compact: bool = False) -> tuple[bytes, list[int]]:
+    """``encode_batch`` plus each record's byte length, in order (they sum to the length).
+
+    Lets a writer split one encoded batch at record boundaries (file rotation) instead of
+    encoding record by record; the output is that of ``encode_batch``, byte for byte.
+    """
+    sizes: list[int] = []
+    return _encode(batch, compact, sizes), sizes
+
+
+def _encode(batch: RecordBatch, compact: bool, sizes: list[int] | None) -> bytes:
     buf = batch.buffer
     unpack_q = _unpack_q
     b2a = b2a_base64
@@ -196,27 +211,37 @@ def encode_batch(batch: RecordBatch, compact: bool = False) -> bytes:
         d0 += 28
         if key is None:
             if set_name:
-                add(tail_set % (dig, sets[set_name], gen, vt, hi - lo))
+                head = tail_set % (dig, sets[set_name], gen, vt, hi - lo)
             else:
-                add(tail_noset % (dig, gen, vt, hi - lo))
+                head = tail_noset % (dig, gen, vt, hi - lo)
         elif key.particle_type == 3:
             kd = key.data
             if set_name:
-                add(skey_set % (len(kd), kd, dig, sets[set_name], gen, vt, hi - lo))
+                head = skey_set % (len(kd), kd, dig, sets[set_name], gen, vt, hi - lo)
             else:
-                add(skey_noset % (len(kd), kd, dig, gen, vt, hi - lo))
+                head = skey_noset % (len(kd), kd, dig, gen, vt, hi - lo)
         else:
-            add(_key_line(key, compact))
+            head = _key_line(key, compact)
             if set_name:
-                add(tail_set % (dig, sets[set_name], gen, vt, hi - lo))
+                head += tail_set % (dig, sets[set_name], gen, vt, hi - lo)
             else:
-                add(tail_noset % (dig, gen, vt, hi - lo))
-        extend(lines[lo:hi])
+                head += tail_noset % (dig, gen, vt, hi - lo)
+        add(head)
+        if sizes is None:
+            extend(lines[lo:hi])
+        else:
+            body = lines[lo:hi]
+            extend(body)
+            sizes.append(len(head) + sum(map(len, body)))
         lo = hi
     return b"".join(out)
 
 
 # The reference stays importable; the C twin (aerobackup.speedups) replaces it when active.
+# ``asb_encode_batch_sizes`` is optional in the C twin: without it the sizes come from Python.
 encode_batch_py = encode_batch
+encode_batch_sizes_py = encode_batch_sizes
 if (_native := speedups.native_function("asb_encode_batch")) is not None:
     encode_batch = _native  # noqa: F811
+if (_native_sizes := speedups.native_function("asb_encode_batch_sizes")) is not None:
+    encode_batch_sizes = _native_sizes  # noqa: F811
