@@ -18,6 +18,7 @@ from ._expr import MISSING, ExprError, compile_filter, evaluate
 from ._hll import hll_modify, hll_read
 from ._msg import (
     VALID_PTYPES,
+    PlainWrites,
     check_particle,
     empty_result,
     header,
@@ -25,7 +26,7 @@ from ._msg import (
 )
 from ._store import NamespaceStore, Record, Store
 
-__all__ = ["MAX_RECORD_SIZE", "MAX_TTL", "execute"]
+__all__ = ["MAX_RECORD_SIZE", "MAX_TTL", "create_plain", "execute", "plain_create_flags"]
 
 #: TTLs above ten years are refused with 4 (observed).
 MAX_TTL = 10 * 365 * 86400
@@ -157,6 +158,67 @@ def _create(
 
 
 _RESPOND_ALL = Info2.RESPOND_ALL_OPS
+
+
+def plain_create_flags(info1: int, info2: int, info3: int) -> bool:
+    """Whether a row with these flags may take :func:`create_plain` (if its record is new)."""
+    return bool(info2 & Info2.WRITE) and not info1 and not info2 & ~_FAST_INFO2 and not info3 & ~_FAST_INFO3
+
+
+#: names tuple -> reply ops of a RESPOND_ALL_OPS write, or None when a name repeats
+_SHAPES: dict[tuple[bytes, ...], bytes | None] = {}
+
+
+def _shape(names: tuple[bytes, ...]) -> bytes | None:
+    results = None if len(set(names)) != len(names) else b"".join(empty_result(2, n) for n in names)
+    if len(_SHAPES) < 1024:
+        _SHAPES[names] = results
+    return results
+
+
+def create_plain(
+    store: Store,
+    ns: NamespaceStore,
+    digest: bytes,
+    info2: int,
+    ttl: int,
+    fields: dict[int, bytes],
+    ops: PlainWrites,
+    tt: int,
+) -> bytes | None:
+    """:func:`_create` for ops already checked by :func:`parse_plain_writes` (flags checked by
+    :func:`plain_create_flags`, no FILTER field): the record keeps the ops' wire bytes as its
+    bins. None means "take the general path" with ``ops.as_ops()``."""
+    pid = (digest[0] | (digest[1] << 8)) & 0xFFF
+    part = ns.parts[pid]
+    if digest in part or (ttl > MAX_TTL and ttl < _TTL_KEEP):
+        return None
+    set_name = fields.get(1) or b""
+    if len(set_name) > 63:
+        return None
+    names = ops.names
+    if names in _SHAPES:
+        results = _SHAPES[names]
+    else:
+        results = _shape(names)
+    if results is None or len(ops.wire) > MAX_RECORD_SIZE - 65536:
+        return None  # a repeated bin name, or a record that may be too big: the general checks
+    if ttl == _TTL_NEVER or (ttl == 0 and not ns.default_ttl):
+        void = 0
+    else:
+        void = _void_time(store, ns, ttl, None)
+    new = Record(digest, set_name, fields.get(2), 1, void, store.clock.now_ns(), None, ops.wire, len(names))
+    with store.lock:
+        if digest in part:
+            return None
+        if set_name not in ns.sets:
+            ns.note_set(set_name)
+        ns.put_new(pid, new)
+    if info2 & _RESPOND_ALL:
+        return _MSG_HDR.pack(22, 0, 0, 0, 0, 0, 1, void, tt, 0, len(names)) + results
+    return _MSG_HDR.pack(22, 0, 0, 0, 0, 0, 1, void, tt, 0, 0)
+
+
 #: bin names seen, shared by every record that has them (saves memory on big data sets)
 _NAMES: dict[bytes, bytes] = {}
 

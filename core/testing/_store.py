@@ -92,9 +92,16 @@ class Clock:
 
 
 class Record:
-    """One stored record. Treat as immutable: writers build a new one."""
+    """One stored record. Treat as immutable: writers build a new one.
 
-    __slots__ = ("digest", "set_name", "key", "gen", "void_time", "lut", "bins", "_scan_all")
+    A record created by a batch/single write of plain WRITE ops keeps its bins in wire form
+    (``wire``: the request's op bytes with the op byte set to READ, exactly the ops a scan
+    reply carries) and builds the ``bins`` dict only when something asks for it. That spares
+    the write path one Python tuple and dict entry per bin and the first scan pass one op
+    header per bin (measured: bench/bench_emulator.py, docs/emulator.md "Performance").
+    """
+
+    __slots__ = ("digest", "set_name", "key", "gen", "void_time", "lut", "_bins", "_wire", "_nbins", "_scan_all")
 
     def __init__(
         self,
@@ -104,7 +111,9 @@ class Record:
         gen: int,
         void_time: int,
         lut: int,
-        bins: dict[bytes, tuple[int, bytes]],
+        bins: dict[bytes, tuple[int, bytes]] | None,
+        wire: bytes | None = None,
+        n_bins: int = 0,
     ) -> None:
         self.digest = digest
         self.set_name = set_name
@@ -115,12 +124,33 @@ class Record:
         self.void_time = void_time
         #: last-update time, Unix nanoseconds
         self.lut = lut
-        #: bin name -> (particle type, value bytes), in bin order
-        self.bins = bins
+        self._bins = bins
+        #: READ ops of every bin as a scan reply carries them (unique names), or None
+        self._wire = wire
+        self._nbins = n_bins
         self._scan_all: bytes | None = None
+
+    @property
+    def bins(self) -> dict[bytes, tuple[int, bytes]]:
+        """Bin name -> (particle type, value bytes), in bin order."""
+        bins = self._bins
+        if bins is None:
+            bins = {}
+            wire = self._wire
+            assert wire is not None
+            pos, end = 0, len(wire)
+            while pos < end:
+                size, _op, ptype, _flags, name_len = _OP_HDR.unpack_from(wire, pos)
+                name_end = pos + 8 + name_len
+                bins[wire[pos + 8 : name_end]] = (ptype, wire[name_end : pos + 4 + size])
+                pos += 4 + size
+            self._bins = bins
+        return bins
 
     def read_ops(self, names: list[bytes] | None = None) -> tuple[bytes, int]:
         """READ ops for all bins (``names`` None) or for the named ones, and their count."""
+        if names is None and self._wire is not None:
+            return self._wire, self._nbins
         out = []
         bins = self.bins
         n = 0
@@ -161,10 +191,15 @@ class Record:
                 parts.append(_FIELD_HDR.pack(len(self.key) + 1, 2))
                 parts.append(self.key)
                 nf += 1
-            for name, (ptype, val) in self.bins.items():
-                parts.append(_op_head(name, ptype, len(val)))
-                parts.append(val)
-            parts[0] = _MSG_HDR.pack(22, 0, 0, 0, 0, 0, self.gen, self.void_time, 0, nf, len(self.bins))
+            if self._wire is not None:
+                parts.append(self._wire)
+                n_ops = self._nbins
+            else:
+                for name, (ptype, val) in self.bins.items():
+                    parts.append(_op_head(name, ptype, len(val)))
+                    parts.append(val)
+                n_ops = len(self.bins)
+            parts[0] = _MSG_HDR.pack(22, 0, 0, 0, 0, 0, self.gen, self.void_time, 0, nf, n_ops)
             msg = b"".join(parts)
             self._scan_all = msg
         return msg

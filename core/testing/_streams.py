@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from ..wire.protocol import Info1, Info3
 from ._expr import ExprError, compile_filter
-from ._msg import Msg, header, parse_fields_ops, proto
-from ._ops import execute
+from ._msg import Msg, PlainWrites, header, parse_fields_ops, parse_plain_writes, proto
+from ._ops import create_plain, execute, plain_create_flags
 from ._store import N_PARTITIONS, NamespaceStore, Record, partition_id
 
 if TYPE_CHECKING:
@@ -299,6 +299,10 @@ def run_batch(em: Emulator, m: Msg, send: Send) -> None:
                 rc = 8
         if rc:
             msg = header(rc, tt=idx)
+        elif isinstance(ops, PlainWrites):
+            msg = create_plain(store, ns, digest, info2, ttl, fields, ops, idx) or execute(
+                store, ns, digest, info1, info2, info3, gen, ttl, fields, ops.as_ops(), idx, True
+            )
         else:
             msg = execute(store, ns, digest, info1, info2, info3, gen, ttl, fields, ops, idx, True)
         if msg[5] and not first_error:
@@ -320,7 +324,8 @@ def run_batch(em: Emulator, m: Msg, send: Send) -> None:
         send(_batch_end(first_error))
 
 
-Row = tuple[int, bytes, int, int, int, int, int, dict[int, bytes], list[tuple[int, int, bytes, bytes]]]
+#: ops are PlainWrites when the row may create its record without the general checks
+Row = tuple[int, bytes, int, int, int, int, int, dict[int, bytes], list[tuple[int, int, bytes, bytes]] | PlainWrites]
 
 
 def _parse_rows(data: bytes, n_rows: int) -> list[Row] | None:
@@ -330,6 +335,9 @@ def _parse_rows(data: bytes, n_rows: int) -> list[Row] | None:
     rows: list[Row] = []
     prev: Row | None = None
     prev_key = False
+    prev_nf = -1
+    prev_fields: dict[int, bytes] = {}
+    prev_fields_raw = b""
     for _ in range(n_rows):
         if p + 25 > end:
             return None
@@ -337,10 +345,30 @@ def _parse_rows(data: bytes, n_rows: int) -> list[Row] | None:
         p += 25
         if flags == 0x0E and p + 13 <= end:  # INFO|GEN|TTL: every row a client's batch write sends
             info1, info2, info3, gen, ttl, nf, no = _ROW_0E.unpack_from(data, p)
-            parsed = parse_fields_ops(data, p + 13, end, nf, no)
-            if parsed is None:
-                return None
-            fields, ops, p = parsed
+            p += 13
+            if nf == prev_nf and data.startswith(prev_fields_raw, p):
+                # the same fields as the row before (namespace and set of a restore batch):
+                # share its dict instead of parsing them again (fields are never modified)
+                fields = prev_fields
+                p += len(prev_fields_raw)
+            else:
+                parsed = parse_fields_ops(data, p, end, nf, 0)
+                if parsed is None:
+                    return None
+                fields = parsed[0]
+                prev_nf, prev_fields, prev_fields_raw = nf, fields, data[p : parsed[2]]
+                p = parsed[2]
+            ops: list[tuple[int, int, bytes, bytes]] | PlainWrites
+            plain = None
+            if plain_create_flags(info1, info2, info3) and 43 not in fields:
+                plain = parse_plain_writes(data, p, end, no)
+            if plain is not None:
+                ops, p = plain
+            else:
+                parsed = parse_fields_ops(data, p, end, 0, no)
+                if parsed is None:
+                    return None
+                _, ops, p = parsed
             prev_key = 2 in fields
             row: Row = (idx, digest, info1, info2, info3, gen, ttl, fields, ops)
             rows.append(row)
