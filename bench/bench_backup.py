@@ -1,6 +1,7 @@
 """End-to-end backup to local disk vs the data path's raw scan of the same records, same run.
 
     python bench/bench_backup.py [--records 1000000] [--bins 7] [--server HOST:PORT]
+                                 [--file-limit BYTES]
 
 Starts the emulator in a subprocess (unless ``--server``), loads ``--records`` records of
 ``--bins`` small bins (integers, a 20-byte string, a 32-byte blob, a 3-int list) into set
@@ -14,6 +15,10 @@ writes, then measures, each in a fresh child process (so peak RSS is the job's o
 4. peak RSS of a backup of the ``small`` set (~10 % of the records) and of everything.
 
 Prints records/s, MB/s, the ratio backup/scan (target >= 0.8 with one process) and peak RSS.
+
+With ``--file-limit`` every backup rotates files at that size, and one more run measures the
+record-by-record rotation (an ASB encoder without ``encode_with_sizes``, so the pipeline encodes
+each record of a batch near the limit on its own) as the baseline of the split rotation.
 On a shared 2-core machine (the emulator uses one of them) take the ratios, not the figures.
 """
 
@@ -111,18 +116,42 @@ def child_scan(server: str) -> dict[str, Any]:
     return {"seconds": dt, "records": n, "bytes": nbytes}
 
 
-def child_backup(server: str, parallel: int, executor: str, set_name: str | None) -> dict[str, Any]:
+def _each_runtime() -> Any:
+    """A runtime whose ``asb-each`` codec is ASB without ``encode_with_sizes`` (old rotation)."""
+    from aerobackup import Runtime
+    from aerobackup.hookspecs import hookimpl
+    from aerobackup.plugins.codecs import asb
+    from aerobackup.plugins.storage import local
+
+    class Each:
+        def __init__(self, options: Any) -> None:
+            self._enc = asb.AsbEncoder(options)
+            self.header, self.metadata, self.encode = self._enc.header, self._enc.metadata, self._enc.encode
+
+    class Plugin:
+        @hookimpl
+        def register_codecs(self, register: Any) -> None:
+            register("asb-each", Each, asb.AsbDecoder, suffix=".asb")
+
+    return Runtime.from_plugins([local, asb, Plugin()])
+
+
+def child_backup(server: str, parallel: int, executor: str, set_name: str | None, file_limit: int = 0,
+                 each: bool = False) -> dict[str, Any]:
     from aerobackup import BackupConfig, Client, ClusterConfig
 
     folder = tempfile.mkdtemp(prefix="aerobackup-bench-")
     try:
-        with Client(cluster=ClusterConfig(hosts=(server,))) as client:
+        runtime = _each_runtime() if each else None
+        with Client(cluster=ClusterConfig(hosts=(server,)), runtime=runtime) as client:
             cfg = BackupConfig(namespace="test", parallel_read=parallel, executor=executor,
-                               set_list=(set_name,) if set_name else ())
+                               set_list=(set_name,) if set_name else (), file_limit=file_limit,
+                               encoder="asb-each" if each else "asb")
             t0 = time.perf_counter()
             stats = client.backup(cfg, folder).wait()
             dt = time.perf_counter() - t0
-        return {"seconds": dt, "records": stats.records_written, "bytes": stats.bytes_written}
+        return {"seconds": dt, "records": stats.records_written, "bytes": stats.bytes_written,
+                "files": stats.files}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -146,6 +175,9 @@ def main() -> None:
     ap.add_argument("--bins", type=int, default=7)
     ap.add_argument("--repeat", type=int, default=2, help="alternating runs of scan and backup (best of)")
     ap.add_argument("--server", help="HOST:PORT of a running emulator or server (default: start one)")
+    ap.add_argument("--file-limit", type=int, default=0,
+                    help="rotate files at this many bytes (0: the default limit); adds a run of the "
+                         "record-by-record rotation as its baseline")
     ap.add_argument("--child", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child is not None:
@@ -153,7 +185,8 @@ def main() -> None:
         if mode == "scan":
             result = child_scan(server)
         else:
-            result = child_backup(server, int(rest[0]), rest[1], rest[2] if rest[2] != "-" else None)
+            result = child_backup(server, int(rest[0]), rest[1], rest[2] if rest[2] != "-" else None,
+                                  int(rest[3]), rest[4] == "each")
         result["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
         return
@@ -168,16 +201,24 @@ def main() -> None:
               f"(cpus: {os.cpu_count()})")
         _child(["scan", server])  # warm-up: the emulator orders each partition on its first scan
         best = lambda rs: min(rs, key=lambda r: r["seconds"])  # noqa: E731
-        scans, p1s = [], []
+        fl = str(args.file_limit)
+        scans, p1s, eachs = [], [], []
         for _ in range(args.repeat):  # alternate, best of each: the machine is shared
             scans.append(_child(["scan", server]))
-            p1s.append(_child(["backup", server, "1", "threads", "-"]))
+            p1s.append(_child(["backup", server, "1", "threads", "-", fl, "split"]))
+            if args.file_limit:  # the baseline, alternated with the rest
+                eachs.append(_child(["backup", server, "1", "threads", "-", fl, "each"]))
         scan, p1 = best(scans), best(p1s)
         print(_line("raw scan (ceiling)", scan))
         print(_line("backup, 1 task, threads", p1))
-        p2 = _child(["backup", server, "2", "processes", "-"])
+        if args.file_limit:
+            each = best(eachs)
+            print(_line("  same, record-by-record", each))
+            print(f"file limit {args.file_limit:,} B: {p1['files']:,} files; split rotation / record-by-record "
+                  f"rotation (1 task): {each['seconds'] / p1['seconds']:.2f}x faster")
+        p2 = _child(["backup", server, "2", "processes", "-", fl, "split"])
         print(_line("backup, 2 processes", p2))
-        small = _child(["backup", server, "1", "threads", "small"])
+        small = _child(["backup", server, "1", "threads", "small", fl, "split"])
         print(_line("backup of 10 % (set small)", small))
         rate = lambda r: r["records"] / r["seconds"]  # noqa: E731
         print(f"ratio backup(1 task) / raw scan: {rate(p1) / rate(scan):.2f}  (target >= 0.8)")
