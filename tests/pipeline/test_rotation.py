@@ -79,11 +79,20 @@ class _PlainAsb:
         return self._enc.encode(batch)
 
 
+class _BadSizesAsb(asb.AsbEncoder):
+    """A faulty capability: sizes that do not add up to the bytes."""
+
+    def encode_with_sizes(self, batch: RecordBatch) -> tuple[bytes, list[int]]:
+        data, sizes = super().encode_with_sizes(batch)
+        return data, sizes[:-1]
+
+
 class _Codecs:
     @hookimpl
     def register_codecs(self, register: Any) -> None:
         register("asb-counted", _CountedAsb, asb.AsbDecoder, suffix=".asb")
         register("asb-plain", _PlainAsb, asb.AsbDecoder, suffix=".asb")
+        register("asb-badsizes", _BadSizesAsb, asb.AsbDecoder, suffix=".asb")
 
 
 @pytest.fixture
@@ -242,3 +251,11 @@ def test_split_path_resume_holds_every_record_once(fail_after: int) -> None:
     client.backup(BackupConfig(continue_from="run.state", **cfg), st).wait(30)
     digests = [r.digest for n, d in st.objects.items() if n.endswith(".asb") for r in decode_stream(d, n)[0]]
     assert sorted(digests) == sorted(fc.data["test"])  # every record exactly once
+
+
+def test_sizes_not_matching_the_bytes_fall_back_to_record_by_record(caplog: pytest.LogCaptureFixture) -> None:
+    fc = _fake_cluster(600, 100)
+    bad, _ = _fake_backup(fc, "asb-badsizes", parallel_read=1)
+    good, _ = _fake_backup(fc, "asb-plain", parallel_read=1)
+    assert bad.objects == good.objects and len(bad.objects) > 10
+    assert "encode_with_sizes lengths do not match" in caplog.text
