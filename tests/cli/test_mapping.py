@@ -29,7 +29,7 @@ def digest_b64(partition: int) -> str:
 
 
 def test_backup_basic_flags(res: Any) -> None:
-    r = res("backup", namespace="test", directory="/tmp/bk", parallel="4", file_limit="10", nice="5",
+    r = res("backup", namespace="test", directory="/srv/bk", parallel="4", file_limit="10", nice="5",
             set="a, b", bin_list="x,y", records_per_second="100", max_records="7", compact=True,
             no_indexes=True, no_udfs=True, no_bins=True, socket_timeout="99", total_timeout="88",
             max_retries="2", sleep_between_retries="3", output_file_prefix="pre")
@@ -43,7 +43,7 @@ def test_backup_basic_flags(res: Any) -> None:
     assert b.compact and b.no_indexes and b.no_udfs and b.no_bins and not b.no_records
     assert (b.socket_timeout_ms, b.total_timeout_ms, b.max_retries, b.sleep_between_retries_ms) == (99, 88, 2, 3)
     assert b.output_file_prefix == "pre"
-    assert str(r.storage) == "/tmp/bk" and r.storage.scheme == ""
+    assert str(r.storage) == "/srv/bk" and r.storage.scheme == ""
     assert r.cluster.hosts == ("127.0.0.1:3000",)
 
 
@@ -125,8 +125,8 @@ def test_state_file_and_continue(res: Any) -> None:
     assert b.continue_from == "ns.asb.state"
     r = res("backup", namespace="ns", continue_="/b/dir/ns.asb.state")  # asbackup -c alone: -d from its path
     assert (str(r.storage), r.backup.continue_from) == ("/b/dir", "ns.asb.state")
-    with pytest.raises(ConfigError, match=r"--state-file-dst: must be in the backup directory /b \(got '/tmp/s'\)"):
-        res("backup", namespace="ns", directory="/b", state_file_dst="/tmp/s")
+    with pytest.raises(ConfigError, match=r"--state-file-dst: must be in the backup directory /b \(got '/srv/s'\)"):
+        res("backup", namespace="ns", directory="/b", state_file_dst="/srv/s")
 
 
 def test_estimate_needs_no_directory(res: Any) -> None:
@@ -285,7 +285,7 @@ BAD_BACKUP: list[tuple[dict[str, Any], str]] = [
     ({"node_list": "a:1", "partition_list": "5"}, r"-l/--node-list: cannot be combined with partition_filters"),
     ({"auth": "KERBEROS"}, r"-A/--auth: must be one of INTERNAL, EXTERNAL, EXTERNAL_INSECURE, PKI"),
     ({"tls_cipher_suite": "ALL"}, r"--tls-cipher-suite: not supported by aerobackup"),
-    ({"machine": "/tmp/m"}, r"-m/--machine: not supported by aerobackup; use --json"),
+    ({"machine": "/srv/m"}, r"-m/--machine: not supported by aerobackup; use --json"),
     ({"prefer_racks": "1,x"}, r"--prefer-racks: rack ids are integers \(got 'x'\)"),
     ({"state_file_dst": "s", "node_list": "a:1"}, r"--state-file-dst: cannot be used with node_list"),
 ]

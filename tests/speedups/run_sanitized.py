@@ -1,10 +1,10 @@
 """Run pytest with another build of the extension (AddressSanitizer, gcov) as aerobackup._speedups.
 
     gcc -fsanitize=address,undefined -fno-omit-frame-pointer -g -O1 -shared -fPIC \\
-        $(python3-config --includes) core/_speedups.c -o /tmp/asan/_speedups.so
+        $(python3-config --includes) core/_speedups.c -o build/asan/_speedups.so
     LD_PRELOAD=$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so) \\
     ASAN_OPTIONS=detect_leaks=0,abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1 PYTHONMALLOC=malloc \\
-        python tests/speedups/run_sanitized.py /tmp/asan/_speedups.so tests/speedups tests/codecs
+        python tests/speedups/run_sanitized.py build/asan/_speedups.so tests/speedups tests/codecs
 
 ``PYTHONMALLOC=malloc`` makes every Python object its own heap block, so that ASan sees reads
 past a bytes object. The build is loaded before anything imports ``aerobackup.speedups``, so the
