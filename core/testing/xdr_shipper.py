@@ -16,7 +16,7 @@ an :class:`EmulatedCluster`, each shipping the partitions it owns)::
 Without a shipper the emulator stays Community Edition and refuses XDR with ``ERROR:25``.
 
 It hooks the emulator without changing its code: the node's message handler is wrapped to
-answer the XDR info commands, and the namespace stores' ``put``/``remove`` are wrapped to learn
+answer the XDR info commands, and the namespace stores' ``put``/``remove`` are wrapped (``put_new`` too) to learn
 of writes and deletes (so an expiry found by a read is shipped as a delete: the real server
 ships no expiries; tests do not rely on either).
 
@@ -252,10 +252,15 @@ class XdrShipper:
 
 def _wrap_store(ns: NamespaceStore, hooks: list[Callable[..., None]]) -> None:
     """Tell ``hooks`` of every put and remove on this namespace store (instance attributes only)."""
-    put, remove = ns.put, ns.remove
+    put, put_new, remove = ns.put, ns.put_new, ns.remove
 
     def put_hook(rec: Record) -> None:
         put(rec)
+        for h in list(hooks):
+            h(ns, rec.digest, None)
+
+    def put_new_hook(part: int, rec: Record) -> None:  # the batch-write fast path creates through this
+        put_new(part, rec)
         for h in list(hooks):
             h(ns, rec.digest, None)
 
@@ -268,5 +273,6 @@ def _wrap_store(ns: NamespaceStore, hooks: list[Callable[..., None]]) -> None:
 
     # instance attributes shadow the methods for this store only; the class stays untouched
     setattr(ns, "put", put_hook)  # noqa: B010
+    setattr(ns, "put_new", put_new_hook)  # noqa: B010
     setattr(ns, "remove", remove_hook)  # noqa: B010
     setattr(ns, "_xdr_hooks", hooks)  # noqa: B010

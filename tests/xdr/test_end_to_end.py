@@ -173,6 +173,13 @@ def test_writes_and_deletes_during_the_backup(source: Emulator, target: Emulator
         for i in range(5, 400, 20):
             client.remove(("test", "s", i))
         client.put(("test", "s", "late"), {"v": 1})
+        # new records through a batch write take the emulator's create fast path (put_new)
+        from aerospike_helpers.batch.records import BatchRecords, Write
+        from aerospike_helpers.operations import operations as ops
+
+        rows = BatchRecords([Write(("test", "s", f"batch{i}"), [ops.write("v", i)]) for i in range(10)])
+        client.batch_write(rows)
+        assert [r.result for r in rows.batch_records] == [0] * 10
         shipper.faults.refuse_connect = 0
         stats = job.wait(30)
     assert stats.records_written >= 400
@@ -180,7 +187,7 @@ def test_writes_and_deletes_during_the_backup(source: Emulator, target: Emulator
     assert restored.records_failed == 0
     got = {d: (s, k, b) for d, (s, k, _v, b) in stored(target).items()}
     want = {d: (s, k, b) for d, (s, k, _v, b) in stored(source).items()}
-    assert len(want) == 400 - 20 + 1
+    assert len(want) == 400 - 20 + 1 + 10
     assert got == want
     client.close()
 
