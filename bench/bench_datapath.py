@@ -51,8 +51,11 @@ def _free_port() -> int:
 
 def _start_emulator() -> tuple[subprocess.Popen[bytes], str, int]:
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "aerobackup.testing", "--port", str(port),
-                             "--namespaces", "test,bar"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aerobackup.testing", "--port", str(port), "--namespaces", "test,bar"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
@@ -72,13 +75,19 @@ def _client_batch_write(client: Any, n: int) -> float:
     for lo in range(0, n, BATCH):
         recs = []
         for i in range(lo, min(n, lo + BATCH)):
-            recs.append(br.Write(("test", "bench", i), [
-                ops.write("i", i),
-                ops.write("s", f"value-{i:011d}"),
-                ops.write("l", [i, i + 1, i + 2]),
-                ops.write("m", {"k": i}),
-                ops.write("b", bytes(32)),
-            ], policy={"key": aerospike.POLICY_KEY_SEND}))
+            recs.append(
+                br.Write(
+                    ("test", "bench", i),
+                    [
+                        ops.write("i", i),
+                        ops.write("s", f"value-{i:011d}"),
+                        ops.write("l", [i, i + 1, i + 2]),
+                        ops.write("m", {"k": i}),
+                        ops.write("b", bytes(32)),
+                    ],
+                    policy={"key": aerospike.POLICY_KEY_SEND},
+                )
+            )
         client.batch_write(br.BatchRecords(recs))
     return time.perf_counter() - t0
 
@@ -95,8 +104,9 @@ def _client_scan(client: Any) -> tuple[int, float]:
 
 
 def _our_scan(cluster: Cluster) -> tuple[list[RecordBatch], float]:
-    request = ScanRequest(namespace="test", set_names=("bench",),
-                          partitions=tuple(PartitionCursor(p) for p in range(4096)))
+    request = ScanRequest(
+        namespace="test", set_names=("bench",), partitions=tuple(PartitionCursor(p) for p in range(4096))
+    )
     t0 = time.perf_counter()
     batches = [item for item in cluster.scan(request) if isinstance(item, RecordBatch)]
     return batches, time.perf_counter() - t0
@@ -179,8 +189,7 @@ def main() -> None:
                 assert not any(codes), set(codes)
             t_ow = min(t_ow, time.perf_counter() - t0)
         best_cs, best_os = t_cs, t_os
-        print(f"records: {n} (5 bins, key stored); server: {'emulator' if proc else args.server}; "
-              f"pid {os.getpid()}")
+        print(f"records: {n} (5 bins, key stored); server: {'emulator' if proc else args.server}; pid {os.getpid()}")
         print(f"client batch_write      {n / t_cw:10.0f} rec/s  (best of {args.repeat})")
         print(f"client Scan.foreach     {n / best_cs:10.0f} rec/s  (no-op callback, best of {args.repeat})")
         print(f"data-path scan (parse)  {n / best_os:10.0f} rec/s  (best of {args.repeat}; {len(batches)} batches)")
