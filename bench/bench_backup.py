@@ -29,7 +29,6 @@ import json
 import os
 import resource
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -37,30 +36,9 @@ import tempfile
 import time
 from typing import Any
 
+from aerobackup.testing.process import EmulatorProcess
+
 BATCH = 5000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start_emulator() -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "aerobackup.testing", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc, f"127.0.0.1:{port}"
-        except OSError:
-            if proc.poll() is not None:
-                raise SystemExit(f"emulator exited: {proc.stderr.read().decode() if proc.stderr else ''}") from None
-            time.sleep(0.1)
-    proc.terminate()
-    raise SystemExit("emulator did not start within 20 s")
 
 
 def load(server: str, n: int, bins: int) -> None:
@@ -193,7 +171,8 @@ def main() -> None:
     proc = None
     server = args.server
     if server is None:
-        proc, server = _start_emulator()
+        proc = EmulatorProcess(namespaces=("test",)).start()
+        server = f"{proc.host}:{proc.port}"
     try:
         t0 = time.perf_counter()
         load(server, args.records, args.bins)
@@ -227,8 +206,7 @@ def main() -> None:
               f"{p1['maxrss_mb']:.0f} MB at {p1['records']:,} records")
     finally:
         if proc is not None:
-            proc.terminate()
-            proc.wait(10)
+            proc.stop()
 
 
 if __name__ == "__main__":

@@ -26,9 +26,6 @@ import argparse
 import cProfile
 import os
 import pstats
-import socket
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -37,37 +34,11 @@ from aerobackup.cluster import Cluster
 from aerobackup.config import ClusterConfig
 from aerobackup.datapath import GenerationPolicy, PartitionCursor, ScanRequest, WritePolicy
 from aerobackup.model import RecordBatch, RecordBatchBuilder
+from aerobackup.testing.process import EmulatorProcess
 from aerospike_helpers.batch import records as br
 from aerospike_helpers.operations import operations as ops
 
 BATCH = 1000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start_emulator() -> tuple[subprocess.Popen[bytes], str, int]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aerobackup.testing", "--port", str(port), "--namespaces", "test,bar"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc, "127.0.0.1", port
-        except OSError:
-            if proc.poll() is not None:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise SystemExit(f"emulator exited: {err}") from None
-            time.sleep(0.1)
-    proc.terminate()
-    raise SystemExit("emulator did not start within 20 s")
 
 
 def _client_batch_write(client: Any, n: int) -> float:
@@ -153,7 +124,8 @@ def main() -> None:
         host, _, port_text = args.server.rpartition(":")
         port = int(port_text)
     else:
-        proc, host, port = _start_emulator()
+        proc = EmulatorProcess(namespaces=("test", "bar")).start()
+        host, port = proc.host, proc.port
     try:
         client = aerospike.client({"hosts": [(host, port)], "policies": {"batch_write": {"total_timeout": 60000}}})
         cluster = Cluster.from_client(client, ClusterConfig(hosts=(f"{host}:{port}",)))
@@ -200,8 +172,7 @@ def main() -> None:
         cluster.close()
     finally:
         if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=10)
+            proc.stop()
 
 
 if __name__ == "__main__":

@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,31 +31,8 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from aerobackup.testing.process import EmulatorProcess  # noqa: E402
 from bench_backup import child_scan, load  # noqa: E402 - the same loader and scan as the backup bench
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start_emulator(nodes: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "aerobackup.testing", "--port", str(port), "--nodes", str(nodes),
-                             "--namespaces", "test,bar"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            time.sleep(0.5)  # the other nodes
-            return proc, f"127.0.0.1:{port}"
-        except OSError:
-            if proc.poll() is not None:
-                raise SystemExit(f"emulator exited: {proc.stderr.read().decode() if proc.stderr else ''}") from None
-            time.sleep(0.1)
-    proc.terminate()
-    raise SystemExit("emulator did not start within 30 s")
 
 
 def _cpu_seconds(pid: int | None) -> float:
@@ -135,7 +110,8 @@ def main() -> None:
     proc = None
     server = args.server
     if server is None:
-        proc, server = _start_emulator(3)
+        proc = EmulatorProcess(namespaces=("test", "bar"), nodes=3, start_timeout=30).start()
+        server = f"{proc.host}:{proc.port}"
     folder = tempfile.mkdtemp(prefix="aerobackup-scale-")
     try:
         t0 = time.perf_counter()
@@ -164,12 +140,7 @@ def main() -> None:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+            proc.stop()
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ import os
 import pstats
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +49,7 @@ from aerobackup.cluster import Cluster
 from aerobackup.config import ClusterConfig
 from aerobackup.datapath import PartitionCursor, ScanRequest
 from aerobackup.model import RecordBatch
+from aerobackup.testing.process import EmulatorProcess
 from aerobackup.wire import messages, parse, scan
 from aerobackup.wire.messages import WriteFlags
 from aerobackup.wire.parse import ParseState
@@ -57,31 +57,6 @@ from aerospike_helpers.batch import records as br
 from aerospike_helpers.operations import operations as ops
 
 BATCH = 1000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_emulator() -> tuple[subprocess.Popen[bytes], str, int]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aerobackup.testing", "--port", str(port), "--namespaces", "test,bar"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc, "127.0.0.1", port
-        except OSError:
-            if proc.poll() is not None:
-                raise SystemExit(f"emulator exited: {proc.stderr.read().decode() if proc.stderr else ''}") from None
-            time.sleep(0.1)
-    proc.terminate()
-    raise SystemExit("emulator did not start within 20 s")
 
 
 def client_records(lo: int, hi: int, namespace: str = "test") -> list[Any]:
@@ -256,7 +231,8 @@ def main() -> None:
     native = speedups.native_module()
     if native is None:
         raise SystemExit(f"the C extension is not active ({speedups.REASON}); build it first")
-    proc, host, port = start_emulator()
+    proc = EmulatorProcess(namespaces=("test", "bar")).start()
+    host, port, server_pid = proc.host, proc.port, int(proc.pid or 0)
     tmp = tempfile.mkdtemp(prefix="bench-speedups-")
     try:
         client = aerospike.client({"hosts": [(host, port)], "policies": {
@@ -380,9 +356,9 @@ def main() -> None:
             m = max(args.e2e, n)
             if m > n:
                 client_batch_write_range(client, n, m)  # the rest of the records (not timed)
-            s0, c0 = cpu_seconds(proc.pid), time.process_time()
+            s0, c0 = cpu_seconds(server_pid), time.process_time()
             t_cs_m = client_scan(client)[1]
-            client_cpu = {"client Scan.foreach": (t_cs_m, time.process_time() - c0, cpu_seconds(proc.pid) - s0)}
+            client_cpu = {"client Scan.foreach": (t_cs_m, time.process_time() - c0, cpu_seconds(server_pid) - s0)}
             t_cs_m = min([t_cs_m] + [client_scan(client)[1] for _ in range(args.repeat - 1)])
             directory = os.path.join(tmp, "backup")
             rows: dict[bool, tuple[float, float]] = {}
@@ -392,22 +368,22 @@ def main() -> None:
                 tag = "Python" if pure else "C"
                 tb = tr = float("inf")
                 for _ in range(args.repeat):
-                    t, nb = run_e2e("backup", host, port, directory, pure, proc.pid)
+                    t, nb = run_e2e("backup", host, port, directory, pure, server_pid)
                     if t < tb:
                         tb, cpu[f"backup, {tag}"] = t, (t, E2E_CPU["ours"], E2E_CPU["server"])
                     client.truncate("bar", "users", 0)
-                    t, nr = run_e2e("restore", host, port, directory, pure, proc.pid)
+                    t, nr = run_e2e("restore", host, port, directory, pure, server_pid)
                     if t < tr:
                         tr, cpu[f"restore, {tag}"] = t, (t, E2E_CPU["ours"], E2E_CPU["server"])
                     assert nb == nr == m, (nb, nr, m)
-                tv, nv = run_e2e("validate", host, port, directory, pure, proc.pid)
+                tv, nv = run_e2e("validate", host, port, directory, pure, server_pid)
                 cpu[f"restore --validate (no writes), {tag}"] = (tv, E2E_CPU["ours"], E2E_CPU["server"])
                 assert nv == m, (nv, m)
                 rows[pure] = (tb, tr)
             client.truncate("bar", "users", 0)
-            s0, c0 = cpu_seconds(proc.pid), time.process_time()
+            s0, c0 = cpu_seconds(server_pid), time.process_time()
             t_cw_m = client_batch_write_range(client, 0, m, "bar")  # the restore baseline: inserts
-            client_cpu["client batch_write"] = (t_cw_m, time.process_time() - c0, cpu_seconds(proc.pid) - s0)
+            client_cpu["client batch_write"] = (t_cw_m, time.process_time() - c0, cpu_seconds(server_pid) - s0)
             print(f"end to end ({m} records, fresh interpreter each, local disk, "
                   f"restore max_async_batches={args.restore_async})")
             line("client Scan.foreach (no-op)", m, t_cs_m, "baseline")
@@ -423,8 +399,7 @@ def main() -> None:
         client.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        proc.terminate()
-        proc.wait(timeout=10)
+        proc.stop()
 
 
 def client_batch_write_range(client: Any, lo: int, hi: int, namespace: str = "test") -> float:

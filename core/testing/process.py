@@ -67,6 +67,11 @@ class EmulatorProcess:
             self._stderr = None
 
     @property
+    def pid(self) -> int | None:
+        """The child's process id (benchmarks read its CPU time)."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
     def returncode(self) -> int | None:
         """Exit status of the child once stopped (0 after a clean SIGTERM stop)."""
         return self._proc.returncode if self._proc is not None else None
