@@ -25,7 +25,7 @@ from aerobackup.hookspecs import RegisterTransform
 from aerobackup.protocols import Transform, TransformOptions
 from aerobackup.streams import read_full
 
-from ._streams import source_name
+from ._streams import ReaderBase, source_name
 
 __all__ = ["HEADER_SIZE", "AesCtrTransform", "register_transforms"]
 
@@ -140,19 +140,16 @@ class _AesWriter(io.BufferedIOBase):
                 super().close()
 
 
-class _AesReader(io.BufferedIOBase):
+class _AesReader(ReaderBase):
     """Reads the 16-byte header lazily (on the first read), then decrypts as it goes."""
 
     def __init__(self, source: BinaryIO, key: bytes, mode: str) -> None:
         super().__init__()
-        self._source = source
+        self._source = self._inner = source
         self._key = key
         self._mode = mode
         self.name = source_name(source)
         self._dec: Any = None  # a cryptography CipherContext once the header is read
-
-    def readable(self) -> bool:
-        return True
 
     def _start(self) -> None:
         header = read_full(self._source, HEADER_SIZE)
@@ -180,19 +177,6 @@ class _AesReader(io.BufferedIOBase):
             size = io.DEFAULT_BUFFER_SIZE
         read1 = getattr(self._source, "read1", self._source.read)
         return self._dec.update(read1(size))  # type: ignore[no-any-return]
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        memoryview(buffer)[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        try:
-            self._source.close()
-        finally:
-            super().close()
 
 
 def _factory(name: str):  # type: ignore[no-untyped-def]

@@ -13,7 +13,6 @@ unfinished frame at end of input into a clear error.
 
 from __future__ import annotations
 
-import io
 from typing import Any, BinaryIO, cast
 
 from aerobackup import hookimpl
@@ -21,7 +20,7 @@ from aerobackup.errors import ConfigError, FormatError
 from aerobackup.hookspecs import RegisterTransform
 from aerobackup.protocols import Transform, TransformOptions
 
-from ._streams import source_name
+from ._streams import ReaderBase, source_name
 
 __all__ = ["DEFAULT_LEVEL", "ZSTD_MAGIC", "FrameWalker", "ZstdTransform", "register_transforms"]
 
@@ -163,7 +162,7 @@ class _Tap:
         self._source.close()
 
 
-class _ZstdReader(io.BufferedIOBase):
+class _ZstdReader(ReaderBase):
     def __init__(self, source: BinaryIO) -> None:
         import zstandard
 
@@ -176,10 +175,8 @@ class _ZstdReader(io.BufferedIOBase):
         self._reader: Any = zstandard.ZstdDecompressor().stream_reader(
             cast(BinaryIO, self._tap), read_size=_READ_SIZE, read_across_frames=True, closefd=True
         )
+        self._inner = self._reader
         self._eof = False
-
-    def readable(self) -> bool:
-        return True
 
     def _fail(self, message: str) -> FormatError:
         return FormatError(f"zstd: {message}", file=self.name, offset=self._walker.offset)
@@ -230,19 +227,6 @@ class _ZstdReader(io.BufferedIOBase):
         except self._zstd_error as exc:
             raise self._fail(self._walker.error or _plain(exc)) from None
         return data if data or size == 0 else self._finish()
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        memoryview(buffer)[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        try:
-            self._reader.close()
-        finally:
-            super().close()
 
 
 def _plain(exc: Exception) -> str:
