@@ -256,9 +256,11 @@ COMMON_OPTIONS: tuple[Opt, ...] = (
        "Print the resolved configuration as JSON and exit (secrets hidden); contacts nothing.",
        default="off", group="output"),
     _o("executor", "--executor", "choice", "Run tasks on threads, processes, or a Dask or Ray cluster.",
-       default="threads", choices=("threads", "processes", "dask", "ray"), metavar="KIND", group="policy"),
+       default="threads", choices=("threads", "processes", "dask", "ray"), metavar="KIND", group="policy",
+       toml=(("tool", "executor"),), yaml=("app.executor",), note="aerobackup only: no C or Go equivalent"),
     _o("scheduler", "--scheduler", "str", "Dask scheduler (tcp://host:8786) or Ray address, for --executor dask/ray.",
-       metavar="ADDR", group="policy"),
+       metavar="ADDR", group="policy", toml=(("tool", "scheduler"),), yaml=("app.scheduler",),
+       note="aerobackup only"),
 )
 
 # --- backup only -------------------------------------------------------------------------

@@ -324,3 +324,14 @@ def test_load_config_for_library_users(tmp_path: Path) -> None:
     assert r.backup.namespace == "yns" and r.cluster.user == "admin"
     toml = write(tmp_path / "b.conf", '[asbackup]\nnamespace = "t"\ndirectory = "/x"\n')
     assert load_config(toml).backup.namespace == "t"
+
+
+def test_executor_from_config_files(tmp_path: Path) -> None:
+    yaml_path = write(tmp_path / "b.yaml", "app:\n  executor: processes\nbackup:\n  namespace: n\n  directory: d\n")
+    r = resolve("backup", {"config": str(yaml_path)}, environ={}, system_path=None)
+    assert r.backup.executor == "processes"
+    toml_path = write(tmp_path / "r.conf", '[asrestore]\nexecutor = "processes"\ndirectory = "d"\n')
+    r = resolve("restore", {"config_file": str(toml_path)}, environ={}, system_path=None)
+    assert r.restore.executor == "processes"
+    r = resolve("restore", {"config_file": str(toml_path), "executor": "threads"}, environ={}, system_path=None)
+    assert r.restore.executor == "threads"  # the flag wins
