@@ -394,6 +394,42 @@ class PlainWrites:
         return ops
 
 
+def _sorted_fixmap(buf: bytes, p: int, end: int) -> bool:
+    """Whether ``buf[p:end]`` is a small unordered map (no flags header) whose keys are strings in
+    ascending order and whose values are scalars: what :func:`check_particle` stores as sent,
+    decided without building comparison keys (a restore writes maps the server sorted). False
+    only means "ask check_particle"."""
+    b = buf[p]
+    if not 0x80 <= b <= 0x8F:
+        return False
+    p += 1
+    prev = b""
+    for _ in range(b & 0x0F):
+        b = buf[p]
+        if not 0xA1 <= b <= 0xBF or buf[p + 1] != 3:  # a string key (particle type 3 first)
+            return False
+        key_end = p + 1 + (b & 0x1F)
+        key = buf[p + 1 : key_end]
+        if key < prev:
+            return False
+        prev = key
+        p = key_end
+        b = buf[p]
+        if b <= 0x7F or b >= 0xE0 or b in (0xC0, 0xC2, 0xC3):
+            p += 1
+        elif b == 0xCB:
+            p += 9
+        elif 0xCC <= b <= 0xD3:
+            p += 1 + (1 << ((b - 0xCC) & 3))
+        elif 0xA1 <= b <= 0xBF and buf[p + 1] == 3:
+            p += 1 + (b & 0x1F)
+        else:
+            return False
+        if p > end:
+            return False
+    return p == end
+
+
 def parse_plain_writes(buf: bytes, pos: int, end: int, n_ops: int) -> tuple[PlainWrites, int] | None:
     """Ops at ``pos`` when all are WRITEs (flags 0, names <= 15 bytes) of values stored as sent.
 
@@ -420,7 +456,7 @@ def parse_plain_writes(buf: bytes, pos: int, end: int, n_ops: int) -> tuple[Plai
                     and 0x90 <= buf[name_end] <= 0x9F
                     and buf[name_end + 1 : name_end + 3] != b"\xc7\x00"
                 )
-                if not plain_list:
+                if not plain_list and not (ptype == 19 and _sorted_fixmap(buf, name_end, value_end)):
                     value = buf[name_end:value_end]
                     rc, _pt, stored = check_particle(ptype, value)  # maps, GeoJSON, short ints, ...
                     if rc or stored != value:

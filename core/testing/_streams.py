@@ -328,6 +328,17 @@ def run_batch(em: Emulator, m: Msg, send: Send) -> None:
 Row = tuple[int, bytes, int, int, int, int, int, dict[int, bytes], list[tuple[int, int, bytes, bytes]] | PlainWrites]
 
 
+def _fields_prefix(data: bytes, p: int, nf: int) -> tuple[bytes, dict[int, bytes]]:
+    """The raw bytes and dict of the first ``nf - 1`` fields at ``p`` (already known to parse)."""
+    start = p
+    fields: dict[int, bytes] = {}
+    for _ in range(nf - 1):
+        size = _U32.unpack_from(data, p)[0]
+        fields[data[p + 4]] = data[p + 5 : p + 4 + size]
+        p += 4 + size
+    return data[start:p], fields
+
+
 def _parse_rows(data: bytes, n_rows: int) -> list[Row] | None:
     """Rows of a BATCH_INDEX field; None when malformed (the batch answers 4)."""
     end = len(data)
@@ -338,6 +349,8 @@ def _parse_rows(data: bytes, n_rows: int) -> list[Row] | None:
     prev_nf = -1
     prev_fields: dict[int, bytes] = {}
     prev_fields_raw = b""
+    prefix_raw = b""  # the raw fields of the row before but its last, and their dict
+    prefix_fields: dict[int, bytes] = {}
     for _ in range(n_rows):
         if p + 25 > end:
             return None
@@ -351,12 +364,26 @@ def _parse_rows(data: bytes, n_rows: int) -> list[Row] | None:
                 # share its dict instead of parsing them again (fields are never modified)
                 fields = prev_fields
                 p += len(prev_fields_raw)
+            elif nf == prev_nf and prefix_raw and data.startswith(prefix_raw, p):
+                # the same fields but the last (a restore row's user key after namespace and
+                # set): copy the row before's dict of the others, parse only that one
+                q = p + len(prefix_raw)
+                if q + 5 > end:
+                    return None
+                size = _U32.unpack_from(data, q)[0]
+                if size < 1 or q + 4 + size > end:
+                    return None
+                fields = prefix_fields.copy()
+                fields[data[q + 4]] = data[q + 5 : q + 4 + size]
+                prev_fields, prev_fields_raw = fields, data[p : q + 4 + size]
+                p = q + 4 + size
             else:
                 parsed = parse_fields_ops(data, p, end, nf, 0)
                 if parsed is None:
                     return None
                 fields = parsed[0]
                 prev_nf, prev_fields, prev_fields_raw = nf, fields, data[p : parsed[2]]
+                prefix_raw, prefix_fields = _fields_prefix(data, p, nf)
                 p = parsed[2]
             ops: list[tuple[int, int, bytes, bytes]] | PlainWrites
             plain = None

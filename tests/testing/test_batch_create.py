@@ -150,3 +150,47 @@ def test_rows_the_fast_path_refuses_are_written_by_the_general_one(
         for name, ptype, value in [(b"n", 1, (5).to_bytes(8, "big")), (b"x", 3, b"y")]
     )
     assert len(scanned) == 1 and scanned[0].endswith(read_ops)
+
+
+def _s(text: bytes) -> bytes:
+    return bytes([0xA0 | (len(text) + 1), 3]) + text
+
+
+MAPS = [
+    b"\x82" + _s(b"ab") + b"\x01" + _s(b"cd") + b"\xcb" + struct.pack(">d", 0.5),  # sorted: as sent
+    b"\x82" + _s(b"cd") + b"\x01" + _s(b"ab") + b"\x02",  # unsorted: the server sorts it
+    b"\x82" + _s(b"ab") + b"\x01" + _s(b"ab") + b"\x02",  # equal keys
+    b"\x83" + _s(b"a") + b"\xcd\x01\x00" + _s(b"b") + b"\xd2\xff\xff\xff\xfe" + _s(b"c") + _s(b"v"),
+    b"\x82" + _s(b"a") + b"\x91\x01" + _s(b"b") + b"\x01",  # a list value
+    b"\x82\x01\x01\x02\x02",  # integer keys
+    b"\x82" + _s(b"b") + b"\x01\x01\x02",  # an integer key after a string one
+    b"\x82" + _s(b"a") + b"\x01" + _s(b"b"),  # truncated
+    b"\x81" + _s(b"a") + b"\x01\x00",  # a byte left over
+    b"\x80",
+]
+
+
+def test_plain_write_maps_are_stored_as_sent_only_when_check_particle_would() -> None:
+    from aerobackup.testing._msg import check_particle, parse_plain_writes
+
+    for value in MAPS:
+        ops = struct.pack(">IBBBB", 5 + len(value), 2, 19, 0, 1) + b"m" + value
+        buf = b"\xff" + ops + b"\xff"  # bytes either side: the checks must stay within the op
+        got = parse_plain_writes(buf, 1, len(buf) - 1, 1)
+        rc, _pt, stored = check_particle(19, value)
+        assert (got is not None) == (rc == 0 and stored == value), value
+        if got is not None:
+            assert got[0].wire == ops[:4] + b"\x01" + ops[5:] and got[1] == len(buf) - 1
+
+
+def test_batch_rows_with_different_user_keys_keep_each_key(aerospike_client, aerospike_server: Emulator) -> None:
+    # rows sharing namespace and set but not the key field take the emulator's field-sharing path
+    writes = [br.Write(("test", "keys", f"k{i}"), [op.write("i", i)], policy={"key": aerospike.POLICY_KEY_SEND})
+              for i in range(5)]
+    writes.append(br.Write(("test", "keys2", "k9"), [op.write("i", 9)], policy={"key": aerospike.POLICY_KEY_SEND}))
+    writes.append(br.Write(("test", "keys2", 12), [op.write("i", 12)], policy={"key": aerospike.POLICY_KEY_SEND}))
+    res = aerospike_client.batch_write(br.BatchRecords(writes))
+    assert [r.result for r in res.batch_records] == [0] * 7
+    got = {(rec[0][1], rec[0][2]): rec[2]["i"] for rec in aerospike_client.query("test", "keys").results()}
+    got.update({(rec[0][1], rec[0][2]): rec[2]["i"] for rec in aerospike_client.query("test", "keys2").results()})
+    assert got == {**{("keys", f"k{i}"): i for i in range(5)}, ("keys2", "k9"): 9, ("keys2", 12): 12}
