@@ -34,6 +34,7 @@ _MSG_HDR = struct.Struct(">BBBBBBIIIHH")
 _U32 = struct.Struct(">I")
 _OP_HDR = struct.Struct(">IBBBB")
 _U16 = struct.Struct(">H")
+_OP_HDR_FN = struct.Struct(">IBBH")  # an op header with its flags and name length as one number
 
 
 class Msg:
@@ -439,13 +440,14 @@ def parse_plain_writes(buf: bytes, pos: int, end: int, n_ops: int) -> tuple[Plai
     start = pos
     names = []
     op_bytes_at = []
-    unpack_from = _OP_HDR.unpack_from
+    unpack_from = _OP_HDR_FN.unpack_from
     try:  # an op header past the buffer raises struct.error (cheaper than a bounds test per op)
         for _ in range(n_ops):
-            size, op, ptype, flags, name_len = unpack_from(buf, pos)
+            # flags and name length as one number: over 15 means flags set or a long name
+            size, op, ptype, name_len = unpack_from(buf, pos)
             name_end = pos + 8 + name_len
             value_end = pos + 4 + size
-            if op != 2 or flags or name_len > 15 or name_end > value_end or value_end > end:
+            if op != 2 or name_len > 15 or name_end > value_end or value_end > end:
                 return None
             if ptype not in _PLAIN and _FIXED_LEN.get(ptype) != value_end - name_end:
                 # a list without order flags is stored as sent: what check_particle would say,

@@ -197,9 +197,8 @@ def create_plain(
     if len(set_name) > 63:
         return None
     names = ops.names
-    if names in _SHAPES:
-        results = _SHAPES[names]
-    else:
+    results = _SHAPES.get(names, b"")  # one lookup: hashing the tuple is not cached
+    if results == b"":
         results = _shape(names)
     if results is None or len(ops.wire) > MAX_RECORD_SIZE - 65536:
         return None  # a repeated bin name, or a record that may be too big: the general checks
