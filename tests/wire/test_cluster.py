@@ -87,7 +87,9 @@ def test_node_list_scan_covers_its_own_partitions(aerospike_cluster: Any, cluste
 
 
 def test_node_dying_mid_stream_resumes_on_the_new_owner(aerospike_cluster: Any, cluster: Cluster) -> None:
-    loaded = _load(aerospike_cluster, 3000, size=4000)  # ~4 MB per node: many reply protos
+    # ~16 MB per node: more than loopback socket buffers and our bounded prefetch hold, so the
+    # victim is still streaming when it dies (4 MB per node could arrive whole before the kill)
+    loaded = _load(aerospike_cluster, 3000, size=16000)
     victim = aerospike_cluster.nodes[1]
     victim_parts = [p for p in range(4096) if aerospike_cluster.owner_index(p) == 1]
     killed = []
