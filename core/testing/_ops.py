@@ -135,17 +135,9 @@ def _create(
         size += len(val)
     if size > MAX_RECORD_SIZE - 65536:
         return None
-    if ttl == _TTL_NEVER or (ttl == 0 and not ns.default_ttl):
-        void = 0
-    else:
-        void = _void_time(store, ns, ttl, None)
-    new = Record(digest, set_name, fields.get(2), 1, void, store.clock.now_ns(), bins)
-    with store.lock:
-        if digest in part:
-            return None
-        if set_name not in ns.sets:
-            ns.note_set(set_name)
-        ns.put_new(pid, new)
+    void = _insert_new(store, ns, pid, digest, set_name, fields.get(2), ttl, bins, None, 0)
+    if void is None:
+        return None
     if info2 & _RESPOND_ALL:
         names = tuple(bins)
         results = _WRITE_RESULTS.get(names)
@@ -155,6 +147,34 @@ def _create(
                 _WRITE_RESULTS[names] = results
         return _MSG_HDR.pack(22, 0, 0, 0, 0, 0, 1, void, tt, 0, len(names)) + results
     return _MSG_HDR.pack(22, 0, 0, 0, 0, 0, 1, void, tt, 0, 0)
+
+
+def _insert_new(
+    store: Store,
+    ns: NamespaceStore,
+    pid: int,
+    digest: bytes,
+    set_name: bytes,
+    key: bytes | None,
+    ttl: int,
+    bins: dict[bytes, tuple[int, bytes]] | None,
+    wire: bytes | None,
+    n_bins: int,
+) -> int | None:
+    """Store a new record (generation 1) for both create paths; its void time, or None when a
+    concurrent write created the record first (the caller then takes the general path)."""
+    if ttl == _TTL_NEVER or (ttl == 0 and not ns.default_ttl):
+        void = 0
+    else:
+        void = _void_time(store, ns, ttl, None)
+    new = Record(digest, set_name, key, 1, void, store.clock.now_ns(), bins, wire, n_bins)
+    with store.lock:
+        if digest in ns.parts[pid]:
+            return None
+        if set_name not in ns.sets:
+            ns.note_set(set_name)
+        ns.put_new(pid, new)
+    return void
 
 
 _RESPOND_ALL = Info2.RESPOND_ALL_OPS
@@ -202,17 +222,9 @@ def create_plain(
         results = _shape(names)
     if results is None or len(ops.wire) > MAX_RECORD_SIZE - 65536:
         return None  # a repeated bin name, or a record that may be too big: the general checks
-    if ttl == _TTL_NEVER or (ttl == 0 and not ns.default_ttl):
-        void = 0
-    else:
-        void = _void_time(store, ns, ttl, None)
-    new = Record(digest, set_name, fields.get(2), 1, void, store.clock.now_ns(), None, ops.wire, len(names))
-    with store.lock:
-        if digest in part:
-            return None
-        if set_name not in ns.sets:
-            ns.note_set(set_name)
-        ns.put_new(pid, new)
+    void = _insert_new(store, ns, pid, digest, set_name, fields.get(2), ttl, None, ops.wire, len(names))
+    if void is None:
+        return None
     if info2 & _RESPOND_ALL:
         return _MSG_HDR.pack(22, 0, 0, 0, 0, 0, 1, void, tt, 0, len(names)) + results
     return _MSG_HDR.pack(22, 0, 0, 0, 0, 0, 1, void, tt, 0, 0)
