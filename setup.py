@@ -26,18 +26,18 @@ class OptionalBuildExt(build_ext):
         try:
             super().run()
         except Exception as exc:  # noqa: BLE001 - compiler missing, headers missing, ...
-            self._warn(exc)
+            self._warn(exc, "aerobackup._speedups / aerobackup.testing._emulator_speedups")
 
     def build_extension(self, ext: Extension) -> None:
         try:
             super().build_extension(ext)
         except Exception as exc:  # noqa: BLE001
-            self._warn(exc)
+            self._warn(exc, ext.name)
 
     @staticmethod
-    def _warn(exc: BaseException) -> None:
+    def _warn(exc: BaseException, name: str = "aerobackup._speedups") -> None:
         print(
-            f"WARNING: the optional C extension aerobackup._speedups could not be built ({exc}); "
+            f"WARNING: the optional C extension {name} could not be built ({exc}); "
             "installing the pure-Python implementation (same results, slower).",
             file=sys.stderr,
         )
@@ -47,6 +47,11 @@ ext_modules = []
 if os.environ.get("AEROBACKUP_NO_EXTENSIONS") != "1" and sys.implementation.name == "cpython":
     flags = ["-O2"] if os.name != "nt" else []
     ext_modules.append(Extension("aerobackup._speedups", sources=["core/_speedups.c"], extra_compile_args=flags))
+    # the emulator's batch-write row parser (aerobackup.testing): same optional build, same fallback
+    ext_modules.append(
+        Extension("aerobackup.testing._emulator_speedups", sources=["core/testing/_emulator_speedups.c"],
+                  extra_compile_args=flags)
+    )
 
 setup(
     packages=packages,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .client import BackupJob, Client, RestoreJob
 from .config import (
     BackupConfig,
     ClusterConfig,
@@ -37,7 +38,9 @@ from .errors import (
     TransientStorageError,
     UnknownPluginError,
 )
+from .estimate import BackupEstimate
 from .hookspecs import hookimpl
+from .jobs import BackupStats, Job, RestoreStats
 from .model import UDF, Bin, ParticleType, Record, RecordBatch, RecordBatchBuilder, SIndex, UserKey, XdrToken
 from .protocols import (
     Decoder,
@@ -54,9 +57,6 @@ from .protocols import (
     TransformOptions,
 )
 from .runtime import Runtime
-from .client import BackupJob, Client, RestoreJob
-from .estimate import BackupEstimate
-from .jobs import BackupStats, Job, RestoreStats
 from .validate import validate
 from .xdr.config import BackupXdrConfig
 

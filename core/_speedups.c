@@ -12,6 +12,8 @@
  *
  * Functions:
  *   parse_records(buf, pos, end, batch, state) -> int         aerobackup.wire.parse
+ *   parse_write_results(buf, pos, end, results) -> (last, code)
+ *                                                             aerobackup.wire.parse
  *   batch_write_request(batch, rows, ttls, flags, *, timeout_ms=0, names=None) -> bytes
  *                                                             aerobackup.wire.messages
  *   asb_encode_records(...)                                   aerobackup.plugins.codecs.asb_encode
@@ -99,7 +101,7 @@ static inline int ob_put(OutBuf *b, const void *src, Py_ssize_t n) {
 
 /* UserKey(particle_type, data) made the way asb_decode's Python fast path makes it: allocate the
    slots object and fill its two slots (a frozen dataclass's __init__ costs ~0.3 us; the object
-   is identical). Falls back to calling the class if it is not the expected slots class. */
+   is equal, and untracked by the cyclic GC). Falls back to calling the class if it is not the expected slots class. */
 static Py_ssize_t uk_off_type = -1, uk_off_data = -1;
 static int uk_checked = 0;
 
@@ -142,6 +144,10 @@ static PyObject *new_user_key(long type, PyObject *data) {
         if (k == NULL) { Py_DECREF(t); Py_DECREF(data); return NULL; }
         *(PyObject **)((char *)k + uk_off_type) = t;    /* steals t */
         *(PyObject **)((char *)k + uk_off_data) = data; /* steals data */
+        /* An int and a bytes cannot form a cycle: leave the key out of the cyclic GC, as CPython
+           does for tuples of atomic values. A restore holds a key per record of every batch in
+           flight, and walking them was most of its garbage-collection time (gen1 passes). */
+        PyObject_GC_UnTrack(k);
         return k;
     }
     PyObject *a[2] = {t, data};
@@ -451,6 +457,70 @@ cleanup:
         if (targs == NULL) return NULL;
         for (int i = 0; i < 5; i++) { Py_INCREF(args[i]); PyTuple_SET_ITEM(targs, i, args[i]); }
         PyObject *res = call_reference("aerobackup.wire.parse", "parse_records_py", targs, NULL);
+        Py_DECREF(targs);
+        return res;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* parse_write_results                                                                        */
+
+/* Row replies of a batch write into results[row] = code, as aerobackup.wire.parse does. A message
+   this loop does not take as usual (a header, field or op past `end`, a row outside the batch)
+   is handed with the rest of the buffer to the Python function at that message's offset: the
+   results written so far are the ones Python writes, so the outcome, errors included, is its. */
+static PyObject *py_parse_write_results(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 4 || !PyBytes_Check(args[0]) || !PyList_Check(args[3])) goto reference_at_start;
+    const unsigned char *buf = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    Py_ssize_t len = PyBytes_GET_SIZE(args[0]);
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]), end = PyLong_AsSsize_t(args[2]);
+    if (pos == -1 || end == -1) {
+        if (PyErr_Occurred()) PyErr_Clear();
+        goto reference_at_start;
+    }
+    if (pos < 0 || end > len) goto reference_at_start;
+    PyObject *results = args[3];
+    Py_ssize_t n_rows = PyList_GET_SIZE(results);
+    while (pos < end) {
+        if (pos + 22 > end) goto reference_at_pos;
+        const unsigned char *h = buf + pos;
+        unsigned info3 = h[3], result = h[5];
+        uint32_t row = rd_u32(h + 14);
+        unsigned n = (unsigned)rd_u16(h + 18) + rd_u16(h + 20);
+        Py_ssize_t q = pos + 22;
+        for (unsigned i = 0; i < n; i++) {
+            if (q + 4 > end) goto reference_at_pos;
+            Py_ssize_t size = rd_u32(buf + q);
+            if (size > end - q - 4) goto reference_at_pos;
+            q += 4 + size;
+        }
+        if (info3 & 0x01) return Py_BuildValue("(Ol)", Py_True, (long)result);
+        if ((Py_ssize_t)row >= n_rows) goto reference_at_pos;
+        PyObject *code = PyLong_FromLong((long)result);
+        if (code == NULL) return NULL;
+        PyObject *old = PyList_GET_ITEM(results, row);
+        PyList_SET_ITEM(results, row, code);
+        Py_DECREF(old);
+        pos = q;
+    }
+    return Py_BuildValue("(Oi)", Py_False, 0);
+reference_at_pos:
+    {
+        PyObject *at = PyLong_FromSsize_t(pos);
+        if (at == NULL) return NULL;
+        PyObject *targs = Py_BuildValue("(ONOO)", args[0], at, args[2], args[3]);
+        if (targs == NULL) return NULL;
+        PyObject *res = call_reference("aerobackup.wire.parse", "parse_write_results_py", targs, NULL);
+        Py_DECREF(targs);
+        return res;
+    }
+reference_at_start:
+    {
+        PyObject *targs = PyTuple_New(nargs);
+        if (targs == NULL) return NULL;
+        for (Py_ssize_t i = 0; i < nargs; i++) { Py_INCREF(args[i]); PyTuple_SET_ITEM(targs, i, args[i]); }
+        PyObject *res = call_reference("aerobackup.wire.parse", "parse_write_results_py", targs, NULL);
         Py_DECREF(targs);
         return res;
     }
@@ -1699,6 +1769,8 @@ finish:
 static PyMethodDef methods[] = {
     {"parse_records", (PyCFunction)(void (*)(void))py_parse_records, METH_FASTCALL,
      "parse_records(buf, pos, end, batch, state) -> int: aerobackup.wire.parse.parse_records in C."},
+    {"parse_write_results", (PyCFunction)(void (*)(void))py_parse_write_results, METH_FASTCALL,
+     "parse_write_results(buf, pos, end, results) -> (last, code): aerobackup.wire.parse.parse_write_results in C."},
     {"batch_write_request", (PyCFunction)(void (*)(void))py_batch_write_request, METH_VARARGS | METH_KEYWORDS,
      "batch_write_request(batch, rows, ttls, flags, *, timeout_ms=0, names=None) -> bytes: "
      "aerobackup.wire.messages.batch_write_request in C."},

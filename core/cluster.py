@@ -212,6 +212,10 @@ class Cluster:
         name = self._map.owner(namespace, partition)
         return self._nodes.get(name) if name is not None else None
 
+    def sole_owner(self, namespace: str) -> Node | None:
+        name = self._map.sole_owner(namespace)
+        return self._nodes.get(name) if name is not None else None
+
     def _require_namespace(self, namespace: str) -> None:
         if namespace not in self._map.owners:
             self.refresh()

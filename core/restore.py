@@ -334,7 +334,15 @@ class _Restore:
         keep: list[int] = []
         ttls: list[int] = []
         filtered = expired = 0
-        for i in range(n):
+        base = now - extra  # a record expired when 0 < void time <= base
+        if sets is None and bins is None and len(set(bi)) == n + 1 and not any(t <= base for t in voids if t):
+            # the usual batch (no filter, no empty or expired record): whole-list operations
+            ttls = [t - base if t else -1 for t in voids]
+            keep = list(range(n))
+            n_loop = 0
+        else:
+            n_loop = n
+        for i in range(n_loop):
             if sets is not None and batch.sets[i] not in sets:
                 filtered += 1
                 continue

@@ -22,23 +22,25 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-__all__ = ["ENV_VAR", "IMPLEMENTATION", "REASON", "describe", "native_function", "native_module"]
+__all__ = ["ENV_VAR", "IMPLEMENTATION", "REASON", "describe", "load_extension", "native_function", "native_module"]
 
 #: Set to 1 to use the pure-Python implementation even when the extension is installed.
 ENV_VAR = "AEROBACKUP_PURE_PYTHON"
 
 
-def _load() -> tuple[ModuleType | None, str]:
+def load_extension(name: str) -> tuple[ModuleType | None, str]:
+    """Import the optional extension ``aerobackup.<name>`` unless pure Python is selected: the
+    module (or None) and why. Also used by the emulator for its own extension."""
     if os.environ.get(ENV_VAR, "") not in ("", "0"):
         return None, f"{ENV_VAR}={os.environ[ENV_VAR]}"
     try:
-        mod = importlib.import_module(f"{__package__}._speedups")
+        mod = importlib.import_module(f"{__package__}.{name}")
     except ImportError as exc:
         return None, f"extension not available: {exc}"
-    return mod, "C extension aerobackup._speedups"
+    return mod, f"C extension aerobackup.{name}"
 
 
-_MODULE, REASON = _load()
+_MODULE, REASON = load_extension("_speedups")
 #: "native" when the C extension is in use, else "python".
 IMPLEMENTATION = "native" if _MODULE is not None else "python"
 

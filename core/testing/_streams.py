@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..speedups import load_extension
 from ..wire.protocol import Info1, Info3
 from ._expr import ExprError, compile_filter
 from ._msg import Msg, PlainWrites, header, parse_fields_ops, parse_plain_writes, proto
@@ -277,41 +278,57 @@ def run_batch(em: Emulator, m: Msg, send: Send) -> None:
     size = 0
     first_error = 0
     last_ns: tuple[bytes, NamespaceStore] | None = None
-    for idx, digest, info1, info2, info3, gen, ttl, fields, ops in rows:
-        ns_name = fields.get(0, b"")
-        if last_ns is not None and last_ns[0] == ns_name:
-            ns = last_ns[1]
-        else:
-            found = namespaces.get(ns_name.decode("utf-8", errors="replace"))
-            if found is None:
-                send(_batch_end(4))  # one unknown namespace aborts the batch (observed)
-                return
-            ns = found
-            last_ns = (ns_name, ns)
-        rc = 0
-        if checks:
-            write = info2 & 1
-            rc = em.faults.error_for("write" if write else "read", digest)
-            pid = partition_id(digest)
-            if not rc and (pid in unavailable or (strict and not em.owns(pid))):
-                rc = 11
-            if not rc and write and stop_writes:
-                rc = 8
-        if rc:
-            msg = header(rc, tt=idx)
-        elif isinstance(ops, PlainWrites):
-            msg = create_plain(store, ns, digest, info2, ttl, fields, ops, idx) or execute(
-                store, ns, digest, info1, info2, info3, gen, ttl, fields, ops.as_ops(), idx, True
-            )
-        else:
-            msg = execute(store, ns, digest, info1, info2, info3, gen, ttl, fields, ops, idx, True)
-        if msg[5] and not first_error:
-            first_error = msg[5]
-        out.append(msg)
-        size += len(msg)
-        if size >= CHUNK and parent & 0x0C:
-            send(proto(3, b"".join(out)))
-            out, size = [], 0
+    # One hold of the store lock for all rows (released around sends): with many batches in
+    # flight, taking it per row had the connection threads trade the lock and the GIL on every
+    # record, which doubled the emulator's CPU per row (32 batches in flight: 6.9 s against 3.1 s
+    # for 300k rows, one at a time).
+    lock = store.lock
+    lock.acquire()
+    try:
+        for idx, digest, info1, info2, info3, gen, ttl, fields, ops in rows:
+            ns_name = fields.get(0, b"")
+            if last_ns is not None and last_ns[0] == ns_name:
+                ns = last_ns[1]
+            else:
+                found = namespaces.get(ns_name.decode("utf-8", errors="replace"))
+                if found is None:
+                    lock.release()
+                    send(_batch_end(4))  # one unknown namespace aborts the batch (observed)
+                    return
+                ns = found
+                last_ns = (ns_name, ns)
+            rc = 0
+            if checks:
+                write = info2 & 1
+                rc = em.faults.error_for("write" if write else "read", digest)
+                pid = partition_id(digest)
+                if not rc and (pid in unavailable or (strict and not em.owns(pid))):
+                    rc = 11
+                if not rc and write and stop_writes:
+                    rc = 8
+            if rc:
+                msg = header(rc, tt=idx)
+            elif isinstance(ops, PlainWrites):
+                msg = create_plain(store, ns, digest, info2, ttl, fields, ops, idx) or execute(
+                    store, ns, digest, info1, info2, info3, gen, ttl, fields, ops.as_ops(), idx, True
+                )
+            else:
+                msg = execute(store, ns, digest, info1, info2, info3, gen, ttl, fields, ops, idx, True)
+            if msg[5] and not first_error:
+                first_error = msg[5]
+            out.append(msg)
+            size += len(msg)
+            if size >= CHUNK and parent & 0x0C:
+                lock.release()  # a client slow to read must not stall the other connections
+                try:
+                    send(proto(3, b"".join(out)))
+                finally:
+                    lock.acquire()
+                out, size = [], 0
+    except BaseException:
+        lock.release()
+        raise
+    lock.release()
     if parent & 0x04:
         if out:
             send(proto(3, b"".join(out)))
@@ -339,7 +356,7 @@ def _fields_prefix(data: bytes, p: int, nf: int) -> tuple[bytes, dict[int, bytes
     return data[start:p], fields
 
 
-def _parse_rows(data: bytes, n_rows: int) -> list[Row] | None:
+def _parse_rows_py(data: bytes, n_rows: int) -> list[Row] | None:
     """Rows of a BATCH_INDEX field; None when malformed (the batch answers 4)."""
     end = len(data)
     p = 5
@@ -441,3 +458,16 @@ def _parse_rows(data: bytes, n_rows: int) -> list[Row] | None:
         rows.append(row)
         prev = row
     return rows
+
+
+_NATIVE, _ = load_extension("testing._emulator_speedups")
+
+
+def _parse_rows(data: bytes, n_rows: int) -> list[Row] | None:
+    """:func:`_parse_rows_py`, through the C parser when every row is a plain create (a restore's
+    batches, a client's batch_write): it returns the same rows, or None for the Python path."""
+    if _NATIVE is not None:
+        rows: list[Row] | None = _NATIVE.parse_plain_rows(data, n_rows, PlainWrites)
+        if rows is not None:
+            return rows
+    return _parse_rows_py(data, n_rows)

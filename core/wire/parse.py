@@ -199,7 +199,10 @@ def parse_write_results(buf: bytes, pos: int, end: int, results: list[int]) -> t
     return False, 0
 
 
-# The reference stays importable; the C twin (aerobackup.speedups) replaces it when active.
+# The references stay importable; the C twins (aerobackup.speedups) replace them when active.
 parse_records_py = parse_records
+parse_write_results_py = parse_write_results
 if (_native := speedups.native_function("parse_records")) is not None:
     parse_records = _native  # noqa: F811
+if (_native := speedups.native_function("parse_write_results")) is not None:
+    parse_write_results = _native  # noqa: F811

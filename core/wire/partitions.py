@@ -58,8 +58,10 @@ class PartitionMap:
     def __init__(self) -> None:
         self.owners: dict[str, list[str | None]] = {}
         self._regimes: dict[str, list[int]] = {}
+        self._sole: dict[str, str | None] = {}
 
     def add_node(self, node: str, replicas: Mapping[str, tuple[int, list[list[int]]]]) -> None:
+        self._sole.clear()
         for ns, (regime, columns) in replicas.items():
             owners = self.owners.setdefault(ns, [None] * PARTITIONS)
             regimes = self._regimes.setdefault(ns, [-1] * PARTITIONS)
@@ -73,6 +75,13 @@ class PartitionMap:
     def owner(self, namespace: str, partition: int) -> str | None:
         owners = self.owners.get(namespace)
         return owners[partition] if owners is not None else None
+
+    def sole_owner(self, namespace: str) -> str | None:
+        """The node owning every partition of the namespace (a one-node cluster), else None."""
+        if namespace not in self._sole:
+            owners = set(self.owners.get(namespace, (None,)))
+            self._sole[namespace] = owners.pop() if len(owners) == 1 else None
+        return self._sole[namespace]
 
     def namespaces(self) -> list[str]:
         return list(self.owners)

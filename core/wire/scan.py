@@ -44,6 +44,11 @@ class Router(Protocol):
 
     def owner_node(self, namespace: str, partition: int) -> NodeHandle | None: ...
 
+    def sole_owner(self, namespace: str) -> NodeHandle | None:
+        """The node owning every partition of ``namespace``, or None (writes then route per
+        record)."""
+        ...
+
     def refresh(self) -> None: ...
 
 

@@ -67,12 +67,16 @@ def write_records(
     errors: list[str] = []
     while todo:
         groups: dict[str, tuple[NodeHandle, list[int]]] = {}
-        for i in todo:
-            node = router.owner_node(batch.namespace, partition_id(batch.digests[i]))
-            if node is None:
-                results[i] = Result.UNAVAILABLE
-                continue
-            groups.setdefault(node.name, (node, []))[1].append(i)
+        sole = router.sole_owner(batch.namespace)
+        if sole is not None:  # one node owns every partition: no lookup per record
+            groups[sole.name] = (sole, todo)
+        else:
+            for i in todo:
+                node = router.owner_node(batch.namespace, partition_id(batch.digests[i]))
+                if node is None:
+                    results[i] = Result.UNAVAILABLE
+                    continue
+                groups.setdefault(node.name, (node, []))[1].append(i)
         def to_node(node: NodeHandle, rows: list[int]) -> None:
             for k in range(0, len(rows), MAX_ROWS if policy.use_batch else len(rows)):
                 chunk = rows[k : k + MAX_ROWS] if policy.use_batch else rows
@@ -84,8 +88,11 @@ def write_records(
                 except WireConnectionError as exc:
                     codes = [CONNECTION_FAILED] * len(chunk)
                     errors.append(str(exc))
-                for i, code in zip(chunk, codes, strict=True):
-                    results[i] = code  # each node owns distinct rows: no two threads share an index
+                if len(chunk) == n == len(codes):  # every row, in order (chunks keep todo's order)
+                    results[:] = codes
+                else:
+                    for i, code in zip(chunk, codes, strict=True):
+                        results[i] = code  # each node owns distinct rows: no two threads share an index
 
         if len(groups) > 1:  # one thread per node: the nodes work at the same time
             with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="write") as pool:
@@ -94,7 +101,7 @@ def write_records(
         else:
             for node, rows in groups.values():
                 to_node(node, rows)
-        todo = [i for i in todo if results[i] in RETRYABLE]
+        todo = [i for i in todo if results[i] in RETRYABLE] if not RETRYABLE.isdisjoint(results) else []
         if not todo or attempt >= policy.retry.max_retries:
             break
         sleep(policy.retry.delay(attempt))
@@ -104,7 +111,7 @@ def write_records(
                 router.refresh()
             except ClusterError:
                 pass
-    failed = [i for i in range(n) if results[i] == CONNECTION_FAILED]
+    failed = [i for i in range(n) if results[i] == CONNECTION_FAILED] if CONNECTION_FAILED in results else []
     if failed:
         why = f" (last error: {errors[-1]})" if errors else ""
         raise ClusterError(f"could not write {len(failed)} records of {batch.namespace!r} after "

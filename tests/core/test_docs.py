@@ -5,13 +5,16 @@ from __future__ import annotations
 import dataclasses
 
 import aerobackup.config as config_module
+
 from tests.core.config_docs import CLASSES, render
 from tests.paths import REPO
 
 
 def test_configuration_reference_is_current() -> None:
     current = (REPO / "docs" / "configuration.md").read_text()
-    assert current == render(), "docs/configuration.md is stale: python -m tests.core.config_docs > docs/configuration.md"
+    assert current == render(), (
+        "docs/configuration.md is stale: python -m tests.core.config_docs > docs/configuration.md"
+    )
 
 
 def test_every_config_field_is_documented() -> None:

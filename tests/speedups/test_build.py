@@ -25,7 +25,8 @@ def _source(tmp_path: Path) -> Path:
     src.mkdir()
     archive = subprocess.run(["git", "-C", str(REPO), "archive", "HEAD"], capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
-    for name in ("setup.py", "core/_speedups.c", "core/speedups.py"):
+    for name in ("setup.py", "core/_speedups.c", "core/speedups.py", "core/testing/_emulator_speedups.c",
+                 "core/testing/_streams.py"):
         (src / name).write_bytes((REPO / name).read_bytes())
     return src
 
@@ -59,7 +60,9 @@ def test_normal_install_builds_the_extension(tmp_path: Path) -> None:
     src, venv = _source(tmp_path), _venv(tmp_path)
     r = _pip(venv, str(src))
     assert r.returncode == 0, r.stdout + r.stderr
-    assert list(next((venv / "lib").glob("python*/site-packages")).glob("aerobackup/_speedups*.so"))
+    site = next((venv / "lib").glob("python*/site-packages"))
+    assert list(site.glob("aerobackup/_speedups*.so"))
+    assert list(site.glob("aerobackup/testing/_emulator_speedups*.so"))
     out = _which(venv, tmp_path)
     assert "speedups: native" in out and str(venv) in out
 
@@ -69,7 +72,8 @@ def test_install_without_a_compiler_falls_back_with_a_warning(tmp_path: Path) ->
     r = _pip(venv, "-v", str(src), env={"CC": str(tmp_path / "no-such-compiler")})
     assert r.returncode == 0, r.stdout + r.stderr
     assert "the optional C extension aerobackup._speedups could not be built" in r.stdout + r.stderr
-    assert not list(next((venv / "lib").glob("python*/site-packages")).glob("aerobackup/_speedups*.so"))
+    assert "the optional C extension aerobackup.testing._emulator_speedups could not be built" in r.stdout + r.stderr
+    assert not list(next((venv / "lib").glob("python*/site-packages")).glob("aerobackup/**/_*speedups*.so"))
     assert "speedups: python (extension not available" in _which(venv, tmp_path)
 
 
@@ -78,5 +82,6 @@ def test_editable_install_builds_in_place(tmp_path: Path) -> None:
     r = _pip(venv, "-e", str(src))
     assert r.returncode == 0, r.stdout + r.stderr
     assert list((src / "core").glob("_speedups*.so"))
+    assert list((src / "core" / "testing").glob("_emulator_speedups*.so"))
     out = _which(venv, tmp_path)
     assert "speedups: native" in out and str(src / "core") in out

@@ -97,5 +97,8 @@ class OneNode:
     def owner_node(self, namespace: str, partition: int) -> OneNode:
         return self
 
+    def sole_owner(self, namespace: str) -> OneNode:
+        return self
+
     def refresh(self) -> None:
         self.refreshes += 1

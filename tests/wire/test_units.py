@@ -84,6 +84,17 @@ def test_replicas_map_across_nodes() -> None:
     assert pm.owner("test", 10) == "C"
 
 
+def test_sole_owner_only_when_one_node_has_every_partition() -> None:
+    everything = set(range(4096))
+    pm = PartitionMap()
+    pm.add_node("A", parse_replicas(f"test:0,1,{_bitmap(everything)};bar:0,1,{_bitmap(everything - {7})}"))
+    assert pm.sole_owner("test") == "A"
+    assert pm.sole_owner("bar") is None  # partition 7 has no owner: writes route per record
+    assert pm.sole_owner("nosuch") is None
+    pm.add_node("B", parse_replicas(f"test:0,1,{_bitmap({5})}"))  # the answer follows the map
+    assert pm.sole_owner("test") is None and pm.owner("test", 5) == "B"
+
+
 def test_sindex_list_b64_answer() -> None:
     # The spec's observed answer (wire-protocol §2.3), with b64=true for the context.
     value = (
