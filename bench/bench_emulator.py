@@ -12,6 +12,8 @@ server side do not share a GIL, as when the project's backup/restore tools talk 
 * the baseline measured in the same run: a plain loopback socket streaming the same number of
   bytes as the raw scan received, from a server that only sends prebuilt bytes; the ratio says how
   close the emulator gets to what loopback and a Python reader allow;
+* batch rows in-process (no sockets): CPU per written record with the emulator's C row parser
+  and with its pure-Python parser, and the ratio;
 * where the time goes: the emulator process's CPU seconds per phase, and an in-process profile
   of the batch-write and scan paths (top functions by own time).
 """
@@ -30,7 +32,7 @@ import threading
 import time
 
 import aerospike
-from aerobackup.testing import Emulator, EmulatorProcess
+from aerobackup.testing import Emulator, EmulatorProcess, _streams
 from aerobackup.testing._msg import parse_msg
 from aerobackup.testing._streams import run_batch, run_scan
 
@@ -142,6 +144,29 @@ def plain_socket_baseline(nbytes: int, chunk: int = 256 * 1024) -> float:
     return elapsed
 
 
+def in_process_rows(requests: list[bytes]) -> tuple[float, float | None]:
+    """CPU seconds per written record of run_batch without sockets, with the C row parser
+    (aerobackup.testing._emulator_speedups) and with the Python one; None when C is not built."""
+    msgs = [parse_msg(r[8:]) for r in requests]
+    n = sum(int.from_bytes(m.fields[41][:4], "big") for m in msgs if m is not None)
+
+    def once() -> float:
+        srv = Emulator(port=0, namespaces=("test",))
+        c0 = time.process_time()
+        for m in msgs:
+            assert m is not None
+            run_batch(srv, m, lambda b: None)
+        return (time.process_time() - c0) / n
+
+    native = _streams._NATIVE
+    try:
+        _streams._NATIVE = None
+        python = min(once() for _ in range(3))
+    finally:
+        _streams._NATIVE = native
+    return python, (min(once() for _ in range(3)) if native is not None else None)
+
+
 def profile_in_process(records: int, batch: int) -> str:
     """Top functions of the emulator's batch-write and scan paths (no sockets)."""
     srv = Emulator(port=0, namespaces=("test",))
@@ -221,6 +246,11 @@ def main() -> int:
     print(f"scan (official client Query.foreach):   {n / c_elapsed:>10,.0f} records/s")
     print(f"baseline: prebuilt bytes over loopback: {n / base:>10,.0f} records/s (same bytes)")
     print(f"ratio raw scan / baseline:              {base / s_elapsed:>10.2f}")
+    python, native = in_process_rows(requests[: max(1, 100_000 // batch)])
+    print(f"batch rows in-process, Python parser:   {python * 1e6:>10.2f} us CPU/record")
+    if native is not None:
+        print(f"batch rows in-process, C row parser:    {native * 1e6:>10.2f} us CPU/record"
+              f"   {python / native:.2f}x")  # fmt: skip
     if args.profile:
         print(profile_in_process(min(n, 100_000), batch))
     return 0

@@ -219,8 +219,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="cProfile of the native scan")
     parser.add_argument("--restore-async", type=int, default=32,
-                        help="max_async_batches of the end-to-end restore (32, the library default; the "
-                             "single-process emulator does best with 1)")
+                        help="max_async_batches of the end-to-end restore (32, the library default)")
     parser.add_argument("--e2e-worker", nargs=4, metavar=("KIND", "HOST", "PORT", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.e2e_worker:
