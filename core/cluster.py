@@ -49,7 +49,7 @@ class Node:
 class Cluster:
     """A connected cluster. Build with ``Cluster.connect(config)`` or ``Cluster.from_client(client)``."""
 
-    def __init__(self, config: ClusterConfig, client: Any = None, *, pool_size: int = 8) -> None:
+    def __init__(self, config: ClusterConfig, client: Any = None, *, pool_size: int = 64) -> None:
         self.config = config
         self.client = client
         self.pool_size = pool_size
@@ -68,7 +68,7 @@ class Cluster:
     # -- construction -----------------------------------------------------------------------
 
     @classmethod
-    def connect(cls, config: ClusterConfig, *, use_client: bool = True, pool_size: int = 8) -> Cluster:
+    def connect(cls, config: ClusterConfig, *, use_client: bool = True, pool_size: int = 64) -> Cluster:
         """Connect to the seeds of ``config``; with ``use_client`` the official client discovers nodes."""
         client = None
         if use_client:
@@ -100,7 +100,7 @@ class Cluster:
         return cluster
 
     @classmethod
-    def from_client(cls, client: Any, config: ClusterConfig | None = None, *, pool_size: int = 8) -> Cluster:
+    def from_client(cls, client: Any, config: ClusterConfig | None = None, *, pool_size: int = 64) -> Cluster:
         """Wrap an already connected official client (its nodes become ours)."""
         hosts = tuple(f"{h}:{p}" for h, p in client.get_nodes()) or ("127.0.0.1:3000",)
         cluster = cls(config or ClusterConfig(hosts=hosts), client, pool_size=pool_size)
