@@ -205,10 +205,17 @@ def create_plain(
     fields: dict[int, bytes],
     ops: PlainWrites,
     tt: int,
+    lut: int,
 ) -> bytes | None:
     """:func:`_create` for ops already checked by :func:`parse_plain_writes` (flags checked by
     :func:`plain_create_flags`, no FILTER field): the record keeps the ops' wire bytes as its
-    bins. None means "take the general path" with ``ops.as_ops()``."""
+    bins. None means "take the general path" with ``ops.as_ops()``.
+
+    For the batch loop, which holds ``store.lock`` over its rows and reads the clock once
+    (``lut``: the server keeps last-update times in milliseconds): the insert is inlined here
+    rather than shared with :func:`_create` through :func:`_insert_new`, which saves a call, a
+    lock and a clock reading per record, about a third of the Python work of a restored row.
+    """
     pid = (digest[0] | (digest[1] << 8)) & 0xFFF
     part = ns.parts[pid]
     if digest in part or (ttl > MAX_TTL and ttl < _TTL_KEEP):
@@ -220,11 +227,16 @@ def create_plain(
     results = _SHAPES.get(names, b"")  # one lookup: hashing the tuple is not cached
     if results == b"":
         results = _shape(names)
-    if results is None or len(ops.wire) > MAX_RECORD_SIZE - 65536:
+    wire = ops.wire
+    if results is None or len(wire) > MAX_RECORD_SIZE - 65536:
         return None  # a repeated bin name, or a record that may be too big: the general checks
-    void = _insert_new(store, ns, pid, digest, set_name, fields.get(2), ttl, None, ops.wire, len(names))
-    if void is None:
-        return None
+    if ttl == _TTL_NEVER or (ttl == 0 and not ns.default_ttl):
+        void = 0
+    else:
+        void = _void_time(store, ns, ttl, None)
+    if set_name not in ns.sets:
+        ns.note_set(set_name)
+    ns.put_new(pid, Record(digest, set_name, fields.get(2), 1, void, lut, None, wire, len(names)))
     if info2 & _RESPOND_ALL:
         return _MSG_HDR.pack(22, 0, 0, 0, 0, 0, 1, void, tt, 0, len(names)) + results
     return _MSG_HDR.pack(22, 0, 0, 0, 0, 0, 1, void, tt, 0, 0)

@@ -285,6 +285,7 @@ def run_batch(em: Emulator, m: Msg, send: Send) -> None:
     lock = store.lock
     lock.acquire()
     try:
+        lut = store.clock.now_ns()  # one reading for the batch (milliseconds)
         for idx, digest, info1, info2, info3, gen, ttl, fields, ops in rows:
             ns_name = fields.get(0, b"")
             if last_ns is not None and last_ns[0] == ns_name:
@@ -309,7 +310,7 @@ def run_batch(em: Emulator, m: Msg, send: Send) -> None:
             if rc:
                 msg = header(rc, tt=idx)
             elif isinstance(ops, PlainWrites):
-                msg = create_plain(store, ns, digest, info2, ttl, fields, ops, idx) or execute(
+                msg = create_plain(store, ns, digest, info2, ttl, fields, ops, idx, lut) or execute(
                     store, ns, digest, info1, info2, info3, gen, ttl, fields, ops.as_ops(), idx, True
                 )
             else:
