@@ -17,9 +17,10 @@ Measured, records/s, interleaved and best of ``--repeat`` (the machine is shared
 4. end to end (``--e2e N`` records, 0 to skip): ``Client.backup`` of test to a local directory
    and ``Client.restore`` of it into an emptied ``bar``, each run in a fresh interpreter with
    the C extension and with ``AEROBACKUP_PURE_PYTHON=1`` (best of ``--repeat``), against the
-   client's no-op scan (best of ``--repeat``) and the client's ``batch_write`` (1000 per call)
-   of the same records into the emptied ``bar``; with the CPU seconds of our process and of the
-   emulator process for each.
+   client's no-op scan and the client's ``batch_write`` (1000 per call) of the same records into
+   the emptied ``bar`` (both best of ``--repeat``); with the CPU seconds of our process and of
+   the emulator process for each. ``AEROBACKUP_PURE_PYTHON=1`` is set for our process only: the
+   emulator uses its own C row parser whenever it is built, for every row of the run.
 
 Targets (issue 14): scan >= 0.8x the client's scan; encode >= 500k/s and decode >= 400k/s;
 backup >= 0.6x the client's scan; restore >= 3.0x the client's batch_write.
@@ -379,10 +380,14 @@ def main() -> None:
                 cpu[f"restore --validate (no writes), {tag}"] = (tv, E2E_CPU["ours"], E2E_CPU["server"])
                 assert nv == m, (nv, m)
                 rows[pure] = (tb, tr)
-            client.truncate("bar", "users", 0)
-            s0, c0 = cpu_seconds(server_pid), time.process_time()
-            t_cw_m = client_batch_write_range(client, 0, m, "bar")  # the restore baseline: inserts
-            client_cpu["client batch_write"] = (t_cw_m, time.process_time() - c0, cpu_seconds(server_pid) - s0)
+            t_cw_m = float("inf")
+            for _ in range(args.repeat):  # the restore baseline (inserts), best of --repeat like ours
+                client.truncate("bar", "users", 0)
+                s0, c0 = cpu_seconds(server_pid), time.process_time()
+                t = client_batch_write_range(client, 0, m, "bar")
+                if t < t_cw_m:
+                    t_cw_m = t
+                    client_cpu["client batch_write"] = (t, time.process_time() - c0, cpu_seconds(server_pid) - s0)
             print(f"end to end ({m} records, fresh interpreter each, local disk, "
                   f"restore max_async_batches={args.restore_async})")
             line("client Scan.foreach (no-op)", m, t_cs_m, "baseline")

@@ -34,6 +34,7 @@ PLAIN_VALUES = [
     (20, b"\x93\x01\xa4\x03red\x02"),  # a list without order flags
     (19, b"\x82\xa3\x03ab\x01\xa3\x03cd\xcb" + struct.pack(">d", 0.5)),  # a sorted map of scalars
     (19, b"\x81\xa2\x03k\xa4\x03abc"),
+    (19, b"\x83\xa2\x03a\xcc\xff\xa2\x03b\xd1\x80\x00\xa2\x03c\xc3"),  # 1- and 2-byte ints, true
 ]
 
 
@@ -73,7 +74,7 @@ def batch_field(bins: list[list[tuple[str, int, bytes]]], *, set_name: str = "s"
 
 
 def test_restore_batches_take_the_c_path() -> None:
-    records = [[(f"b{j}", t, v) for j, (t, v) in enumerate(PLAIN_VALUES[: 3 + i % 6])] for i in range(50)]
+    records = [[(f"b{j}", t, v) for j, (t, v) in enumerate(PLAIN_VALUES[: 3 + i % 7])] for i in range(50)]
     for kw in ({}, {"key": False}, {"set_name": ""}, {"flags": WriteFlags(0x01 | 0x20, 0, False)},
                {"flags": WriteFlags(0x01 | 0x08, 0x10, True)}):
         data, n = batch_field(records, **kw)  # type: ignore[arg-type]
@@ -97,6 +98,7 @@ def _with_value(ptype: int, value: bytes, name: bytes = b"x", op: int = 2) -> tu
         (20, b"\x92\xc7\x00\x01\x01", b"x", 2),  # an ordered list
         (19, b"\x82\xa2\x03b\x01\xa2\x03a\x02", b"x", 2),  # a map not in key order
         (19, b"\x81\x01\x02", b"x", 2),  # a map with an integer key
+        (19, b"\x81\xa2\x03a\x91\x01", b"x", 2),  # a map with a list value
         (23, b'\x00\x00\x00{"type":"Point","coordinates":[1,2]}', b"x", 2),  # GeoJSON
         (3, b"v", b"a-name-of-16-bytes", 2),  # a name too long for the fast path
         (3, b"v", b"x", 1),  # a read
@@ -165,3 +167,10 @@ def test_many_ops_and_names_cache() -> None:
     assert not compare(*batch_field(wide))
     shapes = [[(f"s{i % 11}-{j}", 3, b"v") for j in range(1 + i % 4)] for i in range(40)]  # > 8 name sets
     assert compare(*batch_field(shapes))
+
+
+def test_wrong_arguments_are_a_type_error() -> None:
+    with pytest.raises(TypeError, match="parse_plain_rows"):
+        native.parse_plain_rows(bytearray(b"\x00\x00\x00\x00\x00"), 0, PlainWrites)
+    with pytest.raises(TypeError):
+        native.parse_plain_rows(b"", 0)
