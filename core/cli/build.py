@@ -401,6 +401,20 @@ def asbx_refusal(exc: ConfigError, origin: Mapping[str, str]) -> ConfigError:
     return exc
 
 
+def _receiver_tls(v: Values) -> TlsConfig | None:
+    """The XDR receiver's TLS (--xdr-tls-*): on with a certificate; a CA file requires client certificates."""
+    cert, key, ca = v.get("xdr_tls_certfile"), v.get("xdr_tls_keyfile"), v.get("xdr_tls_cafile")
+    if cert is None:
+        for flag, given in (("--xdr-tls-keyfile", key), ("--xdr-tls-cafile", ca)):
+            if given is not None:
+                raise ConfigError("", f"{flag}: needs --xdr-tls-certfile (the receiver's certificate)")
+        return None
+    for flag, path in (("--xdr-tls-certfile", cert), ("--xdr-tls-keyfile", key), ("--xdr-tls-cafile", ca)):
+        if path is not None and not os.path.isfile(path):
+            raise ConfigError("", f"{flag}: no such file: {path}")
+    return TlsConfig(enable=True, cert_file=cert, key_file=key, ca_file=ca)
+
+
 def xdr_configs(v: Values, res: Resolved, sa: SecretAgentConfig | None, extra: Mapping[str, Any]) -> None:
     """``backup xdr``: the BackupXdrConfig (the Go CLI's flags), or a clean-up with --stop-xdr/--unblock-mrt."""
     if not v.given("namespace"):
@@ -430,6 +444,7 @@ def xdr_configs(v: Values, res: Resolved, sa: SecretAgentConfig | None, extra: M
         write_timeout_ms=v.get("write_timeout", 1000), result_queue_size=v.get("results_queue_size", 256),
         ack_queue_size=v.get("ack_queue_size", 256), max_connections=v.get("max_connections", 100),
         info_polling_period_ms=v.get("info_polling_period", 1000), start_timeout_ms=v.get("start_timeout", 30000),
+        tls=_receiver_tls(v),
         info_retry=RetryPolicy(base_timeout_ms=v.get("info_retry_interval", 1000),
                                multiplier=v.get("info_retry_multiplier", 1.0),
                                max_retries=v.get("info_max_retries", 3)),

@@ -212,7 +212,47 @@ def test_flags_make_the_config(res: Any) -> None:
         "dc", "127.0.0.1", 8080, "all", 100, 250 << 20)  # the Go CLI's defaults (-F in MiB as for backup)
 
 
+def test_receiver_tls_flags(res: Any, tmp_path: Path) -> None:
+    from aerobackup.config import TlsConfig
+
+    files = {name: tmp_path / f"{name}.pem" for name in ("cert", "key", "ca")}
+    for f in files.values():
+        f.write_text("x")
+    x = res("backup-xdr", namespace="test", directory="bk", xdr_tls_certfile=str(files["cert"]),
+            xdr_tls_keyfile=str(files["key"]), xdr_tls_cafile=str(files["ca"])).backup_xdr
+    assert x.tls == TlsConfig(enable=True, cert_file=str(files["cert"]), key_file=str(files["key"]),
+                              ca_file=str(files["ca"]))
+    assert res("backup-xdr", namespace="test", directory="bk").backup_xdr.tls is None
+
+
+def test_backup_xdr_over_tls(target: Emulator, tmp_path: Path) -> None:
+    """The nodes connect with TLS (checking the receiver's name); a plain receiver gets nothing."""
+    import ssl
+
+    from tests.xdr.test_receiver import _self_signed
+
+    cert, key = _self_signed(tmp_path)
+    with Emulator(namespaces=("test",)) as em:
+        shippers = XdrShipper.attach(em, tls=ssl.create_default_context(cafile=str(cert)), tls_name="xdr-receiver")
+        try:
+            load(em)
+            want = everything(em)
+            bk = tmp_path / "bk"
+            r = xdr_backup(em, bk, "--xdr-tls-certfile", str(cert), "--xdr-tls-keyfile", str(key))
+            assert r.returncode == 0, r.stderr
+            assert f"records   {N + 1}" in r.stdout
+            r = xdr_backup(em, tmp_path / "plain", "--start-timeout", "300", "--rewind", "all")
+            assert r.returncode != 0 and "no record arrived" in r.stderr, r.stderr
+        finally:
+            XdrShipper.detach_all(shippers)
+    r = run_cli("restore", *srv(target), "--mode", "asbx", "-d", str(bk), cwd=tmp_path, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert everything(target) == want
+
+
 @pytest.mark.parametrize(("args", "message"), [
+    (["-d", "bk", "--xdr-tls-keyfile", "k.pem"], "--xdr-tls-keyfile: needs --xdr-tls-certfile"),
+    (["-d", "bk", "--xdr-tls-certfile", "missing.pem"], "--xdr-tls-certfile: no such file: missing.pem"),
     (["-d", "bk", "--dc", "bad name"], "--dc: must match ^[a-zA-Z0-9_\\-$]+$ (got 'bad name')"),
     (["-d", "bk", "--rewind", "yesterday"], "--rewind: must be a positive number of seconds or 'all'"),
     (["-d", "bk", "--local-address", "0.0.0.0"], "--local-address: is also the address the nodes are told"),
