@@ -135,7 +135,7 @@ def _create(
         size += len(val)
     if size > MAX_RECORD_SIZE - 65536:
         return None
-    void = _insert_new(store, ns, pid, digest, set_name, fields.get(2), ttl, bins, None, 0)
+    void = _insert_new(store, ns, pid, digest, set_name, fields.get(2), ttl, bins)
     if void is None:
         return None
     if info2 & _RESPOND_ALL:
@@ -157,17 +157,16 @@ def _insert_new(
     set_name: bytes,
     key: bytes | None,
     ttl: int,
-    bins: dict[bytes, tuple[int, bytes]] | None,
-    wire: bytes | None,
-    n_bins: int,
+    bins: dict[bytes, tuple[int, bytes]],
 ) -> int | None:
-    """Store a new record (generation 1) for both create paths; its void time, or None when a
-    concurrent write created the record first (the caller then takes the general path)."""
+    """Store a new record (generation 1) for :func:`_create`; its void time, or None when a
+    concurrent write created the record first (the caller then takes the general path).
+    :func:`create_plain` does the same inline, under the batch loop's lock."""
     if ttl == _TTL_NEVER or (ttl == 0 and not ns.default_ttl):
         void = 0
     else:
         void = _void_time(store, ns, ttl, None)
-    new = Record(digest, set_name, key, 1, void, store.clock.now_ns(), bins, wire, n_bins)
+    new = Record(digest, set_name, key, 1, void, store.clock.now_ns(), bins)
     with store.lock:
         if digest in ns.parts[pid]:
             return None
