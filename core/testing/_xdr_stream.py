@@ -334,6 +334,8 @@ class Stream:
                     self.cut_sock = sock
             try:
                 with self.io_lock:
+                    if isinstance(sock, ssl.SSLSocket):
+                        sock.settimeout(None)  # the ack reader's short timeout is for its reads only
                     sock.sendall(b"".join(m for _i, m in pairs))
             except OSError:
                 return
@@ -355,7 +357,14 @@ class Stream:
                             break
                         continue
                     with self.io_lock:
-                        data = sock.recv(65536)
+                        # Readable may mean a TLS 1.3 session ticket and no ack yet: a read without
+                        # a timeout would then wait, holding the lock, for acks of messages the
+                        # sender cannot send (seen once in CI as a backup receiving nothing).
+                        sock.settimeout(0.05)
+                        try:
+                            data = sock.recv(65536)
+                        except TimeoutError:
+                            continue
                 else:
                     data = sock.recv(65536)
                 if not data:
