@@ -22,7 +22,7 @@ from ._store import N_PARTITIONS, NamespaceStore, Record, partition_id
 if TYPE_CHECKING:
     from .server import Emulator
 
-__all__ = ["CHUNK", "run_batch", "run_scan"]
+__all__ = ["CHUNK", "ROW_PARSER", "ROW_PARSER_REASON", "run_batch", "run_scan"]
 
 #: bytes of AS_MSGs gathered before a proto is sent (the real server sends 16-47 KB protos;
 #: bigger ones cost the client nothing and save system calls here)
@@ -459,7 +459,9 @@ def _parse_rows_py(data: bytes, n_rows: int) -> list[Row] | None:
     return rows
 
 
-_NATIVE, _ = load_extension("testing._emulator_speedups")
+_NATIVE, ROW_PARSER_REASON = load_extension("testing._emulator_speedups")
+#: "native" when batch rows go through the C parser first, else "python" (see docs/speedups.md).
+ROW_PARSER = "native" if _NATIVE is not None else "python"
 
 
 def _parse_rows(data: bytes, n_rows: int) -> list[Row] | None:

@@ -10,7 +10,10 @@ of a restore must take the C path (else the emulator would be slow, not wrong: c
 from __future__ import annotations
 
 import json
+import os
 import struct
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -174,3 +177,13 @@ def test_wrong_arguments_are_a_type_error() -> None:
         native.parse_plain_rows(bytearray(b"\x00\x00\x00\x00\x00"), 0, PlainWrites)
     with pytest.raises(TypeError):
         native.parse_plain_rows(b"", 0)
+
+
+def test_the_emulator_says_which_row_parser_it_uses() -> None:
+    import aerobackup.testing
+
+    assert aerobackup.testing.ROW_PARSER == "native"  # this module is skipped when C is not built
+    code = "import aerobackup.testing as t, aerobackup.testing._streams as s; print(t.ROW_PARSER, s.ROW_PARSER_REASON)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "AEROBACKUP_PURE_PYTHON": "1"}, check=True)
+    assert out.stdout.strip() == "python AEROBACKUP_PURE_PYTHON=1"
