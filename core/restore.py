@@ -354,14 +354,10 @@ class _Restore:
                 filtered += 1
                 continue
             t = voids[i]
-            if t:
-                val = t + extra
-                if now >= val:
-                    expired += 1
-                    continue
-                ttls.append(val - now)
-            else:
-                ttls.append(-1)
+            if t and t <= base:
+                expired += 1
+                continue
+            ttls.append(t - base if t else -1)
             keep.append(i)
         self.counters.add(records_read=n, skipped_filtered=filtered, skipped_expired=expired)
         if not keep:

@@ -200,7 +200,7 @@ static PyObject *parse_plain_rows(PyObject *self, PyObject *const *args, Py_ssiz
     PyObject *prev_fields = NULL;      /* the dict of the row before, and its raw bytes */
     Py_ssize_t prev_at = 0, prev_len = -1;
     unsigned prev_nf = 0;
-    int ok = 1; /* 0: the Python path decides */
+    int ok = 1; /* 0: the Python path decides; -1: a Python error */
     Py_ssize_t p = 5;
     for (Py_ssize_t r = 0; r < n_rows && ok; r++) {
         if (p + 25 + 13 > end || buf[p + 24] != 0x0E) {
@@ -295,19 +295,16 @@ static PyObject *parse_plain_rows(PyObject *self, PyObject *const *args, Py_ssiz
         Py_DECREF(row);
         if (bad) goto error;
     }
-    Py_XDECREF(prev_fields);
-    for (int i = 0; i < 256; i++) Py_XDECREF(last_value[i]);
-    for (int i = 0; i < cache.used; i++) Py_DECREF(cache.tuples[i]);
-    if (!ok) {
-        Py_DECREF(rows);
-        Py_RETURN_NONE;
-    }
-    return rows;
+    goto done;
 error:
+    ok = -1;
+done:
     Py_XDECREF(prev_fields);
     for (int i = 0; i < 256; i++) Py_XDECREF(last_value[i]);
     for (int i = 0; i < cache.used; i++) Py_DECREF(cache.tuples[i]);
+    if (ok == 1) return rows;
     Py_DECREF(rows);
+    if (ok == 0) Py_RETURN_NONE;
     return NULL;
 }
 
